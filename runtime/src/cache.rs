@@ -85,15 +85,8 @@ fn verify(bytes: &[u8]) -> Option<&[u8]> {
 fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, fs::File)> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    let name = format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    );
+    let name = format!(".tmp-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
     let path = dir.join(name);
-    let file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)?;
+    let file = fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
     Ok((path, file))
 }

@@ -82,9 +82,7 @@ pub(crate) fn build_engine(cfg: &RuntimeConfig) -> Result<(Engine, bool), Runtim
         }
     }
     let config = base_config();
-    Engine::new(&config)
-        .map(|e| (e, false))
-        .map_err(|e| RuntimeError::Engine(e.to_string()))
+    Engine::new(&config).map(|e| (e, false)).map_err(|e| RuntimeError::Engine(e.to_string()))
 }
 
 /// Advances the engine's epoch on a dedicated OS thread, so that a guest which never yields
@@ -107,10 +105,7 @@ impl EpochTicker {
                 }
             })
             .map_err(RuntimeError::Ticker)?;
-        Ok(Self {
-            stop,
-            handle: Some(handle),
-        })
+        Ok(Self { stop, handle: Some(handle) })
     }
 }
 

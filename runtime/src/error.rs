@@ -51,11 +51,7 @@ pub enum CallError {
     #[error("memory cap exceeded: asked for {requested} bytes, limit {limit} bytes")]
     MemoryCap { limit: u64, requested: u64 },
     #[error("guest trapped ({code}): {message}{}", stderr_suffix(stderr_tail))]
-    Trap {
-        code: String,
-        message: String,
-        stderr_tail: String,
-    },
+    Trap { code: String, message: String, stderr_tail: String },
     #[error("instantiation failed: {0}")]
     Instantiate(String),
     #[error("{0}")]
@@ -63,20 +59,13 @@ pub enum CallError {
 }
 
 fn stderr_suffix(tail: &str) -> String {
-    if tail.is_empty() {
-        String::new()
-    } else {
-        format!("; stderr: {tail}")
-    }
+    if tail.is_empty() { String::new() } else { format!("; stderr: {tail}") }
 }
 
 impl CallError {
     /// True for the sandbox limits (fuel, deadline, memory): DESIGN.md ends such a task ERROR at once.
     pub fn is_limit(&self) -> bool {
-        matches!(
-            self,
-            Self::FuelExhausted { .. } | Self::Deadline { .. } | Self::MemoryCap { .. }
-        )
+        matches!(self, Self::FuelExhausted { .. } | Self::Deadline { .. } | Self::MemoryCap { .. })
     }
 
     /// A short, bounded label for metrics and logs.

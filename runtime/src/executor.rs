@@ -22,10 +22,7 @@ pub struct CallLimits {
 impl Default for CallLimits {
     /// DESIGN.md's `guest.fuel.default` and `guest.timeout.ms.default`.
     fn default() -> Self {
-        Self {
-            fuel: 10_000_000_000,
-            timeout: Duration::from_millis(600_000),
-        }
+        Self { fuel: 10_000_000_000, timeout: Duration::from_millis(600_000) }
     }
 }
 
@@ -40,11 +37,7 @@ pub struct CallContext {
 
 impl CallContext {
     pub fn new(limits: CallLimits) -> Self {
-        Self {
-            limits,
-            span: tracing::Span::none(),
-            hooks: Arc::new(NoHooks),
-        }
+        Self { limits, span: tracing::Span::none(), hooks: Arc::new(NoHooks) }
     }
 }
 
@@ -123,24 +116,11 @@ impl Executor {
         size: usize,
         load: LoadInfo,
     ) -> Result<Self, LoadError> {
-        let instance_pre = shared
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| LoadError::UnsupportedImport(error_text(&e)))?;
-        let pre =
-            ExecutorPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(error_text(&e)))?;
-        let probe = Inner {
-            sha256,
-            size,
-            manifest: placeholder_manifest(),
-            load,
-            pre,
-            shared,
-        };
-        let limits = CallLimits {
-            fuel: 1_000_000_000,
-            timeout: Duration::from_secs(10),
-        };
+        let instance_pre =
+            shared.linker.instantiate_pre(&component).map_err(|e| LoadError::UnsupportedImport(error_text(&e)))?;
+        let pre = ExecutorPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(error_text(&e)))?;
+        let probe = Inner { sha256, size, manifest: placeholder_manifest(), load, pre, shared };
+        let limits = CallLimits { fuel: 1_000_000_000, timeout: Duration::from_secs(10) };
         let report = probe.call(&CallContext::new(limits), Call::Describe).await;
         let manifest = match report.result {
             Ok(Returned::Manifest(m)) => m,
@@ -171,9 +151,7 @@ impl Executor {
     /// Runs `execute` in a fresh instance.
     pub async fn execute(&self, task: &Task, ctx: &CallContext) -> CallReport<Outcome> {
         if self.0.manifest.checkpoint {
-            return unsupported(
-                "checkpoint executor called through execute: the host must use execute-round",
-            );
+            return unsupported("checkpoint executor called through execute: the host must use execute-round");
         }
         let report = self.0.call(ctx, Call::Execute(task)).await;
         report.map(|r| match r {
@@ -190,9 +168,7 @@ impl Executor {
         ctx: &CallContext,
     ) -> CallReport<Round> {
         if !self.0.manifest.checkpoint {
-            return unsupported(
-                "normal executor called through execute-round: the host must use execute",
-            );
+            return unsupported("normal executor called through execute-round: the host must use execute");
         }
         let report = self.0.call(ctx, Call::Round(task, checkpoint)).await;
         report.map(|r| match r {
@@ -235,26 +211,15 @@ fn guest_error(e: TaskError) -> CallError {
 }
 
 fn placeholder_manifest() -> Manifest {
-    Manifest {
-        name: String::new(),
-        version: String::new(),
-        bindings: Vec::new(),
-        checkpoint: false,
-    }
+    Manifest { name: String::new(), version: String::new(), bindings: Vec::new(), checkpoint: false }
 }
 
 fn validate_manifest(m: &Manifest) -> Result<(), LoadError> {
     if m.name.trim().is_empty() {
         return Err(LoadError::BadManifest("name is empty".into()));
     }
-    if let Some((job, step)) = m
-        .bindings
-        .iter()
-        .find(|(j, s)| j.trim().is_empty() || s.trim().is_empty())
-    {
-        return Err(LoadError::BadManifest(format!(
-            "binding ({job:?}, {step:?}) has an empty name"
-        )));
+    if let Some((job, step)) = m.bindings.iter().find(|(j, s)| j.trim().is_empty() || s.trim().is_empty()) {
+        return Err(LoadError::BadManifest(format!("binding ({job:?}, {step:?}) has an empty name")));
     }
     Ok(())
 }
@@ -269,20 +234,15 @@ impl Inner {
         let cfg = &self.shared.config;
         let start = Instant::now();
         let (stdout, stderr) = sandbox::outputs(&ctx.span, cfg.output_tail_bytes);
-        let state = StoreState::new(
-            cfg.memory_max_bytes,
-            ctx.hooks.clone(),
-            ctx.span.clone(),
-            stdout.clone(),
-            stderr.clone(),
-        );
+        let state =
+            StoreState::new(cfg.memory_max_bytes, ctx.hooks.clone(), ctx.span.clone(), stdout.clone(), stderr.clone());
         let mut store = Store::new(&self.shared.engine, state);
         store.limiter(|s| &mut s.limiter);
         let budget = ctx.limits.fuel;
         let deadline = start + ctx.limits.timeout;
-        let setup = store.set_fuel(budget).and_then(|()| {
-            store.fuel_async_yield_interval(Some(cfg.fuel_yield_interval.clamp(1, budget.max(1))))
-        });
+        let setup = store
+            .set_fuel(budget)
+            .and_then(|()| store.fuel_async_yield_interval(Some(cfg.fuel_yield_interval.clamp(1, budget.max(1)))));
         if let Err(e) = setup {
             return CallReport {
                 result: Err(CallError::Instantiate(error_text(&e))),
@@ -294,32 +254,17 @@ impl Inner {
         // Every tick, a guest that never yields is given back to tokio; past the deadline it traps.
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
-            Ok(if Instant::now() >= deadline {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Yield(1)
-            })
+            Ok(if Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
         });
 
         let run = async {
-            let instance = self
-                .pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| (true, e))?;
+            let instance = self.pre.instantiate_async(&mut store).await.map_err(|e| (true, e))?;
             let returned = match call {
-                Call::Describe => instance
-                    .call_describe(&mut store)
-                    .await
-                    .map(Returned::Manifest),
-                Call::Execute(task) => instance
-                    .call_execute(&mut store, task)
-                    .await
-                    .map(Returned::Outcome),
-                Call::Round(task, cp) => instance
-                    .call_execute_round(&mut store, task, cp.as_deref())
-                    .await
-                    .map(Returned::Round),
+                Call::Describe => instance.call_describe(&mut store).await.map(Returned::Manifest),
+                Call::Execute(task) => instance.call_execute(&mut store, task).await.map(Returned::Outcome),
+                Call::Round(task, cp) => {
+                    instance.call_execute_round(&mut store, task, cp.as_deref()).await.map(Returned::Round)
+                }
             };
             returned.map_err(|e| (false, e))
         };
@@ -334,48 +279,26 @@ impl Inner {
         let limiter = &store.data().limiter;
         let peak_memory = limiter.peak as u64;
         let result = match outcome {
-            Err(_elapsed) => Err(CallError::Deadline {
-                limit: ctx.limits.timeout,
-                elapsed: wall,
-            }),
+            Err(_elapsed) => Err(CallError::Deadline { limit: ctx.limits.timeout, elapsed: wall }),
             Ok(Ok(returned)) => Ok(returned),
             Ok(Err((instantiating, e))) => {
                 let trap = e.downcast_ref::<Trap>().copied();
                 if let Some(requested) = limiter.refused {
-                    Err(CallError::MemoryCap {
-                        limit: cfg.memory_max_bytes,
-                        requested: requested as u64,
-                    })
+                    Err(CallError::MemoryCap { limit: cfg.memory_max_bytes, requested: requested as u64 })
                 } else if trap == Some(Trap::OutOfFuel) {
                     fuel_consumed = budget;
                     Err(CallError::FuelExhausted { budget })
                 } else if trap == Some(Trap::Interrupt) {
-                    Err(CallError::Deadline {
-                        limit: ctx.limits.timeout,
-                        elapsed: wall,
-                    })
+                    Err(CallError::Deadline { limit: ctx.limits.timeout, elapsed: wall })
                 } else if instantiating && trap.is_none() {
                     Err(CallError::Instantiate(error_text(&e)))
                 } else {
                     let code = trap.map_or_else(|| "host error".to_string(), |t| t.to_string());
-                    let message = format!("{e}")
-                        .lines()
-                        .next()
-                        .unwrap_or_default()
-                        .to_string();
-                    Err(CallError::Trap {
-                        code,
-                        message,
-                        stderr_tail,
-                    })
+                    let message = format!("{e}").lines().next().unwrap_or_default().to_string();
+                    Err(CallError::Trap { code, message, stderr_tail })
                 }
             }
         };
-        CallReport {
-            result,
-            fuel_consumed,
-            wall,
-            peak_memory,
-        }
+        CallReport { result, fuel_consumed, wall, peak_memory }
     }
 }

@@ -41,9 +41,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
 pub use bindings::tascreed::executor::host::Level as LogLevel;
-pub use bindings::tascreed::executor::types::{
-    Manifest, Outcome, Pack, Round, Shard, Status, Task, TaskError,
-};
+pub use bindings::tascreed::executor::types::{Manifest, Outcome, Pack, Round, Shard, Status, Task, TaskError};
 pub use engine::RuntimeConfig;
 pub use error::{CallError, LoadError, RuntimeError};
 pub use executor::{CallContext, CallLimits, CallReport, Executor, LoadInfo};
@@ -66,20 +64,8 @@ impl Runtime {
         let (engine, pooling) = engine::build_engine(&config)?;
         let linker = link(&engine).map_err(|e| RuntimeError::Linker(error_text(&e)))?;
         let ticker = engine::EpochTicker::start(engine.clone(), config.epoch_tick)?;
-        let cache = config
-            .cache_dir
-            .clone()
-            .map(|dir| Arc::new(ArtifactCache::new(dir, &engine)));
-        Ok(Self {
-            shared: Arc::new(Shared {
-                engine,
-                linker,
-                config,
-            }),
-            cache,
-            pooling,
-            _ticker: Arc::new(ticker),
-        })
+        let cache = config.cache_dir.clone().map(|dir| Arc::new(ArtifactCache::new(dir, &engine)));
+        Ok(Self { shared: Arc::new(Shared { engine, linker, config }), cache, pooling, _ticker: Arc::new(ticker) })
     }
 
     /// Whether the pooling allocator is in use (it may have fallen back to on-demand).
@@ -104,10 +90,9 @@ impl Runtime {
         let cache = self.cache.clone();
         let sha = sha256.clone();
         let size = bytes.len();
-        let (component, info) =
-            tokio::task::spawn_blocking(move || compile(&engine, cache.as_deref(), &sha, &bytes))
-                .await
-                .map_err(|e| LoadError::Join(e.to_string()))??;
+        let (component, info) = tokio::task::spawn_blocking(move || compile(&engine, cache.as_deref(), &sha, &bytes))
+            .await
+            .map_err(|e| LoadError::Join(e.to_string()))??;
         Executor::from_component(self.shared.clone(), component, sha256, size, info).await
     }
 }
@@ -120,24 +105,11 @@ fn compile(
 ) -> Result<(Component, LoadInfo), LoadError> {
     let start = Instant::now();
     if let Some(component) = cache.and_then(|c| c.load(engine, sha256)) {
-        return Ok((
-            component,
-            LoadInfo {
-                cache_hit: true,
-                compile_time: start.elapsed(),
-            },
-        ));
+        return Ok((component, LoadInfo { cache_hit: true, compile_time: start.elapsed() }));
     }
-    let component =
-        Component::new(engine, bytes).map_err(|e| LoadError::Invalid(error_text(&e)))?;
+    let component = Component::new(engine, bytes).map_err(|e| LoadError::Invalid(error_text(&e)))?;
     if let Some(cache) = cache {
         cache.store(sha256, &component);
     }
-    Ok((
-        component,
-        LoadInfo {
-            cache_hit: false,
-            compile_time: start.elapsed(),
-        },
-    ))
+    Ok((component, LoadInfo { cache_hit: false, compile_time: start.elapsed() }))
 }

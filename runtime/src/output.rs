@@ -160,11 +160,7 @@ impl Pollable for GuestOutput {
 }
 
 impl AsyncWrite for GuestOutput {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.push(buf);
         Poll::Ready(Ok(buf.len()))
     }
@@ -195,8 +191,7 @@ mod tests {
     fn counts_lines_past_the_cap_instead_of_failing() {
         let mut out = GuestOutput::new(StreamKind::Stdout, tracing::Span::none(), 16);
         for _ in 0..(MAX_LINES + 5) {
-            out.write(Bytes::from_static(b"x\n"))
-                .expect("writes never fail");
+            out.write(Bytes::from_static(b"x\n")).expect("writes never fail");
         }
         assert_eq!(out.lock().dropped_lines, 5);
         out.finish();

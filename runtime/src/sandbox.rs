@@ -41,29 +41,16 @@ struct MemoryCapHit {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _max: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.cap {
             self.refused = Some(desired);
-            return Err(wasmtime::Error::new(MemoryCapHit {
-                cap: self.cap,
-                requested: desired,
-            }));
+            return Err(wasmtime::Error::new(MemoryCapHit { cap: self.cap, requested: desired }));
         }
         self.peak = self.peak.max(desired);
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _max: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
         // Tables hold function references; a million is far beyond any sane executor.
         Ok(desired <= 1_000_000)
     }
@@ -92,11 +79,7 @@ impl StoreState {
         Self {
             wasi: builder.build(),
             table: ResourceTable::new(),
-            limiter: MemoryLimiter {
-                cap: usize::try_from(memory_cap).unwrap_or(usize::MAX),
-                peak: 0,
-                refused: None,
-            },
+            limiter: MemoryLimiter { cap: usize::try_from(memory_cap).unwrap_or(usize::MAX), peak: 0, refused: None },
             hooks,
             span,
         }
@@ -104,18 +87,12 @@ impl StoreState {
 }
 
 pub(crate) fn outputs(span: &tracing::Span, tail: usize) -> (GuestOutput, GuestOutput) {
-    (
-        GuestOutput::new(StreamKind::Stdout, span.clone(), 0),
-        GuestOutput::new(StreamKind::Stderr, span.clone(), tail),
-    )
+    (GuestOutput::new(StreamKind::Stdout, span.clone(), 0), GuestOutput::new(StreamKind::Stderr, span.clone(), tail))
 }
 
 impl WasiView for StoreState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 

@@ -1,1 +1,132 @@
-fn main() {}
+//! Project automation: `cargo xtask <command>`.
+//!
+//! - `plugins`: builds the guest components (installing the `wasm32-wasip2` target if needed)
+//!   into `target/plugins/` (examples) and `target/plugins/testing/` (test-only guests).
+//! - `test`: every check CI runs: formatting, clippy, plugins, then all tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+const GUEST_TARGET: &str = "wasm32-wasip2";
+/// Example executors, loaded by `serve`: (crate file stem, executor name).
+const EXAMPLES: &[(&str, &str)] =
+    &[("noop", "noop"), ("scripted", "scripted"), ("counter", "counter"), ("range_sum", "range-sum")];
+/// Guests that exist only to be rejected or probed by tests.
+const TESTING: &[(&str, &str)] = &[("other_world", "other-world"), ("bad_import", "bad-import")];
+
+#[derive(Parser)]
+#[command(about = "tascreed project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the guest components into target/plugins.
+    Plugins,
+    /// Run every check: fmt, clippy, plugins, tests.
+    Test,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root()?;
+    match cli.command {
+        Cmd::Plugins => plugins(&root).map(|_| ()),
+        Cmd::Test => test(&root),
+    }
+}
+
+fn workspace_root() -> Result<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(Path::to_path_buf).context("xtask has no parent directory")
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd.status().with_context(|| format!("cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn ensure_guest_target() -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("rustup is needed to install the wasm32-wasip2 target; install rustup")?;
+    if String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == GUEST_TARGET) {
+        return Ok(());
+    }
+    eprintln!("xtask: installing the {GUEST_TARGET} target");
+    run(Command::new("rustup").args(["target", "add", GUEST_TARGET]))
+        .with_context(|| format!("cannot install the {GUEST_TARGET} target (is the network reachable?)"))
+}
+
+/// Builds the guests; returns the folder holding the example executors.
+fn plugins(root: &Path) -> Result<PathBuf> {
+    ensure_guest_target()?;
+    let manifest = root.join("plugins/Cargo.toml");
+    let target_dir = root.join("plugins/target");
+    run(cargo()
+        .args(["build", "--release", "--target", GUEST_TARGET, "--manifest-path"])
+        .arg(&manifest)
+        .env("CARGO_TARGET_DIR", &target_dir))?;
+    let built = target_dir.join(GUEST_TARGET).join("release");
+    let out = root.join("target/plugins");
+    let testing = out.join("testing");
+    std::fs::create_dir_all(&testing).with_context(|| format!("cannot create {}", testing.display()))?;
+    for (dir, list) in [(&out, EXAMPLES), (&testing, TESTING)] {
+        for (stem, name) in list {
+            let from = built.join(format!("{stem}.wasm"));
+            let to = dir.join(format!("{name}.wasm"));
+            std::fs::copy(&from, &to).with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+        }
+    }
+    eprintln!("xtask: guests in {}", out.display());
+    Ok(out)
+}
+
+fn test(root: &Path) -> Result<()> {
+    let plugins_manifest = root.join("plugins/Cargo.toml");
+    run(cargo().current_dir(root).args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo()
+        .current_dir(root)
+        .args(["fmt", "--all", "--manifest-path"])
+        .arg(&plugins_manifest)
+        .args(["--", "--check"]))?;
+    let plugins_dir = plugins(root)?;
+    run(cargo()
+        .current_dir(root)
+        .args(["clippy", "--manifest-path"])
+        .arg(&plugins_manifest)
+        .args(["--workspace", "--target", GUEST_TARGET, "--release", "--", "-D", "warnings"])
+        .env("CARGO_TARGET_DIR", root.join("plugins/target")))?;
+    run(cargo().current_dir(root).args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo()
+        .current_dir(root)
+        .args(["test", "--manifest-path"])
+        .arg(&plugins_manifest)
+        .args(["--workspace", "--target", host_triple()?.as_str()])
+        .env("CARGO_TARGET_DIR", root.join("plugins/target")))?;
+    run(cargo().current_dir(root).args(["test", "--workspace"]).env("TASCREED_PLUGINS_DIR", &plugins_dir))?;
+    eprintln!("xtask: all checks passed");
+    Ok(())
+}
+
+fn host_triple() -> Result<String> {
+    let out = Command::new("rustc").arg("-vV").output().context("cannot run rustc -vV")?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .context("rustc -vV printed no host triple")
+}
