@@ -1,0 +1,1 @@
+//! Define and executor catalogs (placeholder; being written).
