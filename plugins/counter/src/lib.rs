@@ -14,22 +14,13 @@ fn parse_checkpoint(checkpoint: Option<&[u8]>) -> Result<u64, String> {
     std::str::from_utf8(bytes)
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| {
-            format!(
-                "bad checkpoint: {:?} is not a decimal count",
-                String::from_utf8_lossy(bytes)
-            )
-        })
+        .ok_or_else(|| format!("bad checkpoint: {:?} is not a decimal count", String::from_utf8_lossy(bytes)))
 }
 
 /// A non-negative integer param, `None` when absent.
 fn u64_param(value: Option<&str>, name: &str) -> Result<Option<u64>, String> {
     value
-        .map(|v| {
-            v.trim()
-                .parse::<u64>()
-                .map_err(|_| format!("bad param {name}: {v:?} is not a non-negative integer"))
-        })
+        .map(|v| v.trim().parse::<u64>().map_err(|_| format!("bad param {name}: {v:?} is not a non-negative integer")))
         .transpose()
 }
 
@@ -64,14 +55,11 @@ mod component {
         }
 
         fn execute(_task: Task) -> Result<Outcome, TaskError> {
-            Err(TaskError::NonRetry(
-                "counter is a checkpoint executor".into(),
-            ))
+            Err(TaskError::NonRetry("counter is a checkpoint executor".into()))
         }
 
         fn execute_round(task: Task, checkpoint: Option<Vec<u8>>) -> Result<Round, TaskError> {
-            let count =
-                super::parse_checkpoint(checkpoint.as_deref()).map_err(TaskError::NonRetry)?;
+            let count = super::parse_checkpoint(checkpoint.as_deref()).map_err(TaskError::NonRetry)?;
             let rounds = param(&task, "rounds")?.unwrap_or(10);
             let round_ms = param(&task, "roundMs")?.unwrap_or(0);
             let fail_at = param(&task, "failAt")?;
@@ -88,22 +76,14 @@ mod component {
                 updated_params: Vec::new(),
                 updated_configs: Vec::new(),
             });
-            Ok(Round {
-                checkpoint: count.to_string().into_bytes(),
-                finished,
-            })
+            Ok(Round { checkpoint: count.to_string().into_bytes(), finished })
         }
     }
 
     export!(Counter);
 
     fn param(task: &Task, name: &str) -> Result<Option<u64>, TaskError> {
-        let value = task
-            .params
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str());
+        let value = task.params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         super::u64_param(value, name).map_err(TaskError::NonRetry)
     }
 
@@ -132,16 +112,9 @@ mod tests {
         assert_eq!(parse_checkpoint(None), Ok(0));
         assert_eq!(parse_checkpoint(Some(b"")), Ok(0));
         assert_eq!(parse_checkpoint(Some(b"7")), Ok(7));
-        assert_eq!(
-            parse_checkpoint(Some(b"18446744073709551615")),
-            Ok(u64::MAX)
-        );
+        assert_eq!(parse_checkpoint(Some(b"18446744073709551615")), Ok(u64::MAX));
         for bad in [&b"x"[..], b"-1", b"1.5", b"\xff", b" 3"] {
-            assert!(
-                parse_checkpoint(Some(bad))
-                    .unwrap_err()
-                    .starts_with("bad checkpoint: ")
-            );
+            assert!(parse_checkpoint(Some(bad)).unwrap_err().starts_with("bad checkpoint: "));
         }
     }
 

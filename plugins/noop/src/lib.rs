@@ -19,18 +19,11 @@ impl Guest for Noop {
     }
 
     fn execute(_task: Task) -> Result<Outcome, TaskError> {
-        Ok(Outcome {
-            status: Status::Success,
-            reason: None,
-            updated_params: Vec::new(),
-            updated_configs: Vec::new(),
-        })
+        Ok(Outcome { status: Status::Success, reason: None, updated_params: Vec::new(), updated_configs: Vec::new() })
     }
 
     fn execute_round(_task: Task, _checkpoint: Option<Vec<u8>>) -> Result<Round, TaskError> {
-        Err(TaskError::NonRetry(
-            "noop is not a checkpoint executor".into(),
-        ))
+        Err(TaskError::NonRetry("noop is not a checkpoint executor".into()))
     }
 }
 

@@ -43,10 +43,7 @@ fn sum_range(start: u64, end: u64) -> u128 {
 fn end_param(value: Option<&str>) -> Result<u64, String> {
     match value {
         None => Ok(DEFAULT_END),
-        Some(v) => v
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| format!("bad param end: {v:?} is not a non-negative integer")),
+        Some(v) => v.trim().parse::<u64>().map_err(|_| format!("bad param end: {v:?} is not a non-negative integer")),
     }
 }
 
@@ -72,20 +69,15 @@ mod component {
             let sum = if let Some(pack) = &task.pack {
                 super::sum_range(pack.start, pack.end)
             } else {
-                let end_value = task
-                    .params
-                    .iter()
-                    .rev()
-                    .find(|(k, _)| k == "end")
-                    .map(|(_, v)| v.as_str());
+                let end_value = task.params.iter().rev().find(|(k, _)| k == "end").map(|(_, v)| v.as_str());
                 let end = super::end_param(end_value).map_err(TaskError::NonRetry)?;
                 match &task.shard {
-                    Some(shard) => match super::shard_slice(end, shard.total, shard.index)
-                        .map_err(TaskError::NonRetry)?
-                    {
-                        Some((lo, hi)) => super::sum_range(lo, hi),
-                        None => 0,
-                    },
+                    Some(shard) => {
+                        match super::shard_slice(end, shard.total, shard.index).map_err(TaskError::NonRetry)? {
+                            Some((lo, hi)) => super::sum_range(lo, hi),
+                            None => 0,
+                        }
+                    }
                     None => super::sum_range(0, end),
                 }
             };
@@ -98,9 +90,7 @@ mod component {
         }
 
         fn execute_round(_task: Task, _checkpoint: Option<Vec<u8>>) -> Result<Round, TaskError> {
-            Err(TaskError::NonRetry(
-                "range-sum is not a checkpoint executor".into(),
-            ))
+            Err(TaskError::NonRetry("range-sum is not a checkpoint executor".into()))
         }
     }
 
@@ -122,10 +112,7 @@ mod tests {
         assert_eq!(sum_range(1, 100), 5050);
         assert_eq!(sum_range(5, 4), 0);
         assert_eq!(sum_range(0, 1_000_000), closed(0, 1_000_000));
-        assert_eq!(
-            sum_range(u64::MAX - 2, u64::MAX),
-            closed(u64::MAX - 2, u64::MAX)
-        );
+        assert_eq!(sum_range(u64::MAX - 2, u64::MAX), closed(u64::MAX - 2, u64::MAX));
     }
 
     #[test]

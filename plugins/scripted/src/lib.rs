@@ -31,21 +31,17 @@ mod component {
 
         fn execute(task: Task) -> Result<Outcome, TaskError> {
             let script = param(&task, "script");
-            let action =
-                match script::select(script, &task.task_name, &task.step_name, task.tried_times) {
-                    Ok(action) => action,
-                    Err(what) => {
-                        let msg = format!("bad script param: {what}");
-                        host::log(
-                            Level::Warn,
-                            &format!(
-                                "scripted: task {} attempt {} {msg}",
-                                task.task_name, task.tried_times
-                            ),
-                        );
-                        return Err(TaskError::NonRetry(msg));
-                    }
-                };
+            let action = match script::select(script, &task.task_name, &task.step_name, task.tried_times) {
+                Ok(action) => action,
+                Err(what) => {
+                    let msg = format!("bad script param: {what}");
+                    host::log(
+                        Level::Warn,
+                        &format!("scripted: task {} attempt {} {msg}", task.task_name, task.tried_times),
+                    );
+                    return Err(TaskError::NonRetry(msg));
+                }
+            };
             host::log(
                 Level::Info,
                 &format!(
@@ -63,20 +59,14 @@ mod component {
         }
 
         fn execute_round(_task: Task, _checkpoint: Option<Vec<u8>>) -> Result<Round, TaskError> {
-            Err(TaskError::NonRetry(
-                "scripted is not a checkpoint executor".into(),
-            ))
+            Err(TaskError::NonRetry("scripted is not a checkpoint executor".into()))
         }
     }
 
     export!(Scripted);
 
     fn param<'a>(task: &'a Task, name: &str) -> Option<&'a str> {
-        task.params
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        task.params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     fn act(action: Action) -> Result<Outcome, TaskError> {
@@ -85,14 +75,10 @@ mod component {
             Kind::Fail => Status::Failed,
             Kind::Err => Status::Error,
             Kind::Retry => {
-                return Err(TaskError::Retry(
-                    action.reason.unwrap_or_else(|| "scripted retry".into()),
-                ));
+                return Err(TaskError::Retry(action.reason.unwrap_or_else(|| "scripted retry".into())));
             }
             Kind::NonRetry => {
-                return Err(TaskError::NonRetry(
-                    action.reason.unwrap_or_else(|| "scripted non-retry".into()),
-                ));
+                return Err(TaskError::NonRetry(action.reason.unwrap_or_else(|| "scripted non-retry".into())));
             }
             Kind::Panic => match action.reason {
                 Some(reason) => panic!("scripted panic: {reason}"),
@@ -114,10 +100,7 @@ mod component {
     fn spin() -> ! {
         let mut x: u64 = 1;
         loop {
-            x = std::hint::black_box(
-                x.wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407),
-            );
+            x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407));
         }
     }
 

@@ -106,10 +106,7 @@ impl Script {
                 // A lone action stands for a list of one.
                 single @ (Value::String(_) | Value::Object(_)) => vec![single],
                 other => {
-                    return Err(format!(
-                        "{key:?}: must be a list of actions, got {}",
-                        type_name(&other)
-                    ));
+                    return Err(format!("{key:?}: must be a list of actions, got {}", type_name(&other)));
                 }
             };
             if list.is_empty() {
@@ -126,19 +123,13 @@ impl Script {
     }
 
     fn get(&self, key: &str) -> Option<&[Action]> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, a)| a.as_slice())
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, a)| a.as_slice())
     }
 
     /// The action for an attempt: the list for the exact task name, else the step name, else
     /// `*`; in it the entry at `tried_times`, the last one repeating. `OK` when nothing matches.
     pub fn action_for(&self, task_name: &str, step_name: &str, tried_times: u32) -> Action {
-        let list = self
-            .get(task_name)
-            .or_else(|| self.get(step_name))
-            .or_else(|| self.get("*"));
+        let list = self.get(task_name).or_else(|| self.get(step_name)).or_else(|| self.get("*"));
         match list {
             Some(list) => {
                 let i = usize::try_from(tried_times).unwrap_or(usize::MAX);
@@ -151,12 +142,7 @@ impl Script {
 
 /// The action for a task given its `script` param (absent: `OK`). Errors are the `<what>` of
 /// `bad script param: <what>`.
-pub fn select(
-    script: Option<&str>,
-    task_name: &str,
-    step_name: &str,
-    tried_times: u32,
-) -> Result<Action, String> {
+pub fn select(script: Option<&str>, task_name: &str, step_name: &str, tried_times: u32) -> Result<Action, String> {
     match script {
         None => Ok(Action::plain(Kind::Ok)),
         Some(text) => Ok(Script::parse(text)?.action_for(task_name, step_name, tried_times)),
@@ -167,18 +153,13 @@ fn parse_action(value: &Value) -> Result<Action, String> {
     match value {
         Value::String(name) => parse_kind(name).map(Action::plain),
         Value::Object(obj) => parse_action_object(obj),
-        other => Err(format!(
-            "an action is a string or an object, got {}",
-            type_name(other)
-        )),
+        other => Err(format!("an action is a string or an object, got {}", type_name(other))),
     }
 }
 
 fn parse_kind(name: &str) -> Result<Kind, String> {
     Kind::parse(name).ok_or_else(|| {
-        format!(
-            "unknown action {name:?} (expected OK, FAIL, ERR, RETRY, NONRETRY, PANIC, SPIN, HOG or PROBE)"
-        )
+        format!("unknown action {name:?} (expected OK, FAIL, ERR, RETRY, NONRETRY, PANIC, SPIN, HOG or PROBE)")
     })
 }
 
@@ -194,18 +175,12 @@ fn parse_action_object(obj: &Map<String, Value>) -> Result<Action, String> {
                 Value::String(reason) => action.reason = Some(reason.clone()),
                 Value::Null => action.reason = None,
                 other => {
-                    return Err(format!(
-                        "\"reason\" must be a string, got {}",
-                        type_name(other)
-                    ));
+                    return Err(format!("\"reason\" must be a string, got {}", type_name(other)));
                 }
             },
             "updatedParams" => {
                 let Value::Object(params) = value else {
-                    return Err(format!(
-                        "\"updatedParams\" must be an object, got {}",
-                        type_name(value)
-                    ));
+                    return Err(format!("\"updatedParams\" must be an object, got {}", type_name(value)));
                 };
                 action.updated_params = params
                     .iter()
@@ -220,19 +195,15 @@ fn parse_action_object(obj: &Map<String, Value>) -> Result<Action, String> {
             }
             "updatedConfigs" => {
                 let Value::Object(configs) = value else {
-                    return Err(format!(
-                        "\"updatedConfigs\" must be an object, got {}",
-                        type_name(value)
-                    ));
+                    return Err(format!("\"updatedConfigs\" must be an object, got {}", type_name(value)));
                 };
                 action.updated_configs = configs
                     .iter()
                     .map(|(step, conf)| match conf {
                         Value::Object(_) => Ok((step.clone(), conf.to_string())),
-                        other => Err(format!(
-                            "\"updatedConfigs\".{step:?} must be an object, got {}",
-                            type_name(other)
-                        )),
+                        other => {
+                            Err(format!("\"updatedConfigs\".{step:?} must be an object, got {}", type_name(other)))
+                        }
                     })
                     .collect::<Result<_, _>>()?;
             }
@@ -249,9 +220,7 @@ fn parse_action_object(obj: &Map<String, Value>) -> Result<Action, String> {
 }
 
 fn millis(field: &str, value: &Value) -> Result<u64, String> {
-    value
-        .as_u64()
-        .ok_or_else(|| format!("{field:?} must be a non-negative integer, got {value}"))
+    value.as_u64().ok_or_else(|| format!("{field:?} must be a non-negative integer, got {value}"))
 }
 
 fn type_name(value: &Value) -> &'static str {
@@ -280,10 +249,7 @@ mod tests {
 
     #[test]
     fn unlisted_task_is_ok() {
-        assert_eq!(
-            kind(r#"{"other": ["FAIL"]}"#, "s.shard-1", "s", 0),
-            Kind::Ok
-        );
+        assert_eq!(kind(r#"{"other": ["FAIL"]}"#, "s.shard-1", "s", 0), Kind::Ok);
         assert_eq!(kind("{}", "s", "s", 3), Kind::Ok);
     }
 
@@ -342,14 +308,8 @@ mod tests {
         let a = select(Some(s), "s.pack-1", "s", 0).unwrap();
         assert_eq!(a.kind, Kind::Fail);
         assert_eq!(a.reason.as_deref(), Some("boom"));
-        assert_eq!(
-            a.updated_params,
-            vec![("k".into(), "v".into()), ("n".into(), "3".into())]
-        );
-        assert_eq!(
-            a.updated_configs,
-            vec![("calc".into(), r#"{"shardConf":{"shardNum":4}}"#.into())]
-        );
+        assert_eq!(a.updated_params, vec![("k".into(), "v".into()), ("n".into(), "3".into())]);
+        assert_eq!(a.updated_configs, vec![("calc".into(), r#"{"shardConf":{"shardNum":4}}"#.into())]);
         assert_eq!(a.sleep_ms, 250);
         assert_eq!(a.until_ms, Some(1_700_000_000_000));
     }
@@ -364,11 +324,7 @@ mod tests {
     #[test]
     fn malformed_scripts() {
         let bad = |s: &str| select(Some(s), "s", "s", 0).unwrap_err();
-        assert!(
-            bad("not json").starts_with("not JSON"),
-            "{}",
-            bad("not json")
-        );
+        assert!(bad("not json").starts_with("not JSON"), "{}", bad("not json"));
         assert!(bad("[]").contains("must be a JSON object"));
         assert!(bad(r#"{"*": 3}"#).contains("must be a list of actions"));
         assert!(bad(r#"{"*": []}"#).contains("empty list"));

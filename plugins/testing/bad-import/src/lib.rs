@@ -36,9 +36,7 @@ impl Guest for BadImport {
     }
 
     fn execute_round(_task: Task, _checkpoint: Option<Vec<u8>>) -> Result<Round, TaskError> {
-        Err(TaskError::NonRetry(
-            "bad-import is not a checkpoint executor".into(),
-        ))
+        Err(TaskError::NonRetry("bad-import is not a checkpoint executor".into()))
     }
 }
 
