@@ -181,12 +181,13 @@ impl Job {
     pub(crate) fn settle(&mut self, now_ms: i64) -> bool {
         let mut changed = false;
         for step in &mut self.steps {
-            if step.state == StepState::Ready {
-                if let Some(next) = ready_outcome(step.task_states.values().copied(), step.has_trait(Trait::CanFail)) {
-                    step.state = next;
-                    step.modify_time = Some(now_ms);
-                    changed = true;
-                }
+            let can_fail = step.has_trait(Trait::CanFail);
+            if step.state == StepState::Ready
+                && let Some(next) = ready_outcome(step.task_states.values().copied(), can_fail)
+            {
+                step.state = next;
+                step.modify_time = Some(now_ms);
+                changed = true;
             }
             let before = step.task_states.len();
             step.task_states.retain(|_, s| *s != TaskState::Success);

@@ -1,6 +1,8 @@
 //! Retry and update of alive jobs (spec §5.3, §5.4; TC-56), the failure arithmetic of
 //! §10.6 (TC-52, TC-54) and pick ordering (§10.3; TC-60, TC-62).
 
+#![allow(clippy::type_complexity)]
+
 mod common;
 use common::*;
 use tascreed_domain::*;
@@ -38,7 +40,10 @@ fn tc56_retrying_an_error_job() {
     sim.act("A", &[Act::Ok]);
     sim.acts.get_mut("A").unwrap().pop_front();
     sim.run();
-    assert_eq!((sim.state("A"), sim.state("B"), sim.job.state), (StepState::Success, StepState::Success, JobState::Success));
+    assert_eq!(
+        (sim.state("A"), sim.state("B"), sim.job.state),
+        (StepState::Success, StepState::Success, JobState::Success)
+    );
     // an UNDONE job without error tasks
     let mut fresh = Sim::new(CHAIN, &req("chain"));
     let e = fresh.job.retry(&mut [], T0).unwrap_err();
@@ -76,7 +81,12 @@ fn update_alive_job() {
         }
     }
     let mut sim = Sim::new(D, &req("up"));
-    sim.job.apply_update(&JobRequest::parse(r#"{"steps":[{"stepName":"p","packConf":{"size":20,"start":50}}]}"#).unwrap(), T0).unwrap();
+    sim.job
+        .apply_update(
+            &JobRequest::parse(r#"{"steps":[{"stepName":"p","packConf":{"size":20,"start":50}}]}"#).unwrap(),
+            T0,
+        )
+        .unwrap();
     let p = sim.step("p").pack_conf.clone().unwrap();
     assert_eq!((p.size, p.start), (Some(20), Some(0)), "pack start is not updatable");
 }
@@ -116,7 +126,15 @@ fn tc52_tc54_failure_arithmetic() {
     assert_eq!((runs, picked, tried), (10, 2, 10));
     assert_eq!(delays[..4], [1000, 2000, 4000, 8000]);
     // TC-54: unlimited, back-off after the k-th give-up
-    for (k, want) in [(1, None), (5, None), (6, Some(30_000)), (7, Some(60_000)), (14, Some(270_000)), (15, Some(300_000)), (40, Some(300_000))] {
+    for (k, want) in [
+        (1, None),
+        (5, None),
+        (6, Some(30_000)),
+        (7, Some(60_000)),
+        (14, Some(270_000)),
+        (15, Some(300_000)),
+        (40, Some(300_000)),
+    ] {
         let next = policy.after_give_up(k - 1, None, T0);
         assert_eq!((next.picked_times, next.verdict), (k, Verdict::GiveUp { after: want.map(|w| T0 + w) }), "k={k}");
     }
@@ -145,9 +163,7 @@ fn tc60_tc62_pick_ordering() {
     // empty rates
     assert_eq!([empty_rate(10, 4), empty_rate(20, 7), empty_rate(5, 3)], [600, 650, 400]);
     assert_eq!([empty_rate(1, 0), empty_rate(20, 15), empty_rate(3, 5)], [1000, 250, 0]);
-    let first = |c: &[(Task, i64)]| -> usize {
-        (0..c.len()).min_by_key(|&i| PickKey::new(&c[i].0, c[i].1)).unwrap()
-    };
+    let first = |c: &[(Task, i64)]| -> usize { (0..c.len()).min_by_key(|&i| PickKey::new(&c[i].0, c[i].1)).unwrap() };
     let pack = |step: &str, id: i64| candidate("j", None, step, StepType::Pack, id);
     let cases: Vec<(&str, Vec<(Task, i64)>, usize)> = vec![
         ("rates 600/650/400", vec![(pack("a", 0), 600), (pack("b", 0), 650), (pack("c", 0), 400)], 1),
@@ -156,13 +172,20 @@ fn tc60_tc62_pick_ordering() {
         ("step name", vec![(pack("s2", 1), 600), (pack("s1", 2), 600)], 1),
         ("pack id", vec![(pack("s1", 3), 600), (pack("s1", 2), 600)], 1),
         ("rate before id", vec![(pack("s1", 3), 700), (pack("s1", 2), 600)], 0),
-        ("priority first", vec![(candidate("j", Some(5), "a", StepType::Simple, -1), 1000), (candidate("j", Some(10), "b", StepType::Simple, -1), 0)], 1),
+        (
+            "priority first",
+            vec![
+                (candidate("j", Some(5), "a", StepType::Simple, -1), 1000),
+                (candidate("j", Some(10), "b", StepType::Simple, -1), 0),
+            ],
+            1,
+        ),
     ];
     for (case, c, want) in cases {
         assert_eq!(first(&c), want, "{case}");
     }
     // TC-60: high (5), low (1), none (null = 0)
-    let mut todo = vec![
+    let mut todo = [
         candidate("low", Some(1), "a", StepType::Simple, -1),
         candidate("high", Some(5), "a", StepType::Simple, -1),
         candidate("none", None, "a", StepType::Simple, -1),

@@ -1,5 +1,7 @@
 //! Part B and D of cases.md, spec §4: building jobs from define + request.
 
+#![allow(clippy::type_complexity)]
+
 mod common;
 use common::*;
 use tascreed_domain::*;

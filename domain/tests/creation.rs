@@ -1,5 +1,7 @@
 //! Part C of cases.md: task creation (spec §7).
 
+#![allow(clippy::type_complexity)]
+
 mod common;
 use common::*;
 use tascreed_domain::*;

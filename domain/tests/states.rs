@@ -1,9 +1,11 @@
 //! Part E and H of cases.md: step and job state machines, done ranges, progression.
 
+#![allow(clippy::type_complexity)]
+
 mod common;
+use StepState::*;
 use common::*;
 use tascreed_domain::*;
-use StepState::*;
 
 fn chain_with(a_traits: &str, b_traits: &str) -> String {
     format!(
@@ -18,16 +20,56 @@ fn chain_with(a_traits: &str, b_traits: &str) -> String {
 fn chains() {
     let can_fail = r#","traits":["canFail"]"#;
     let cases: &[(&str, String, Act, &[&str], [StepState; 3], JobState, &str)] = &[
-        ("TC-35", chain_with("", ""), Act::Ok, &["A", "B", "C"], [Success, Success, Success], JobState::Success, "100.00%"),
-        ("TC-36", chain_with("", ""), Act::Fail, &["A"], [Failed, SkipByFailed, SkipByFailed], JobState::Failed, "0.00%"),
+        (
+            "TC-35",
+            chain_with("", ""),
+            Act::Ok,
+            &["A", "B", "C"],
+            [Success, Success, Success],
+            JobState::Success,
+            "100.00%",
+        ),
+        (
+            "TC-36",
+            chain_with("", ""),
+            Act::Fail,
+            &["A"],
+            [Failed, SkipByFailed, SkipByFailed],
+            JobState::Failed,
+            "0.00%",
+        ),
         ("TC-37", chain_with("", ""), Act::Err, &["A"], [Error, SkipByError, SkipByError], JobState::Error, "0.00%"),
-        ("TC-38", chain_with(can_fail, ""), Act::Fail, &["A", "B", "C"], [AcceptableFailed, Success, Success], JobState::Success, "100.00%"),
-        ("TC-40a", chain_with(can_fail, ""), Act::Err, &["A"], [Error, SkipByError, SkipByError], JobState::Error, "0.00%"),
-        ("TC-40b", chain_with("", can_fail), Act::Err, &["A"], [Error, SkipByError, SkipByError], JobState::Error, "0.00%"),
+        (
+            "TC-38",
+            chain_with(can_fail, ""),
+            Act::Fail,
+            &["A", "B", "C"],
+            [AcceptableFailed, Success, Success],
+            JobState::Success,
+            "100.00%",
+        ),
+        (
+            "TC-40a",
+            chain_with(can_fail, ""),
+            Act::Err,
+            &["A"],
+            [Error, SkipByError, SkipByError],
+            JobState::Error,
+            "0.00%",
+        ),
+        (
+            "TC-40b",
+            chain_with("", can_fail),
+            Act::Err,
+            &["A"],
+            [Error, SkipByError, SkipByError],
+            JobState::Error,
+            "0.00%",
+        ),
     ];
     for (case, define, a, tasks, steps, job, progression) in cases {
         let mut sim = Sim::new(define, &req("chain"));
-        sim.act("A", &[a.clone()]);
+        sim.act("A", std::slice::from_ref(a));
         sim.run();
         assert_eq!(sim.names(), *tasks, "{case}");
         assert_eq!([sim.state("A"), sim.state("B"), sim.state("C")], *steps, "{case}");
@@ -228,11 +270,15 @@ fn tc64_done_ranges_in_a_job() {
 /// Spec §18 examples and D8.
 #[test]
 fn progression_examples() {
-    let mut sim = Sim::new(r#"{"jobName":"pr","steps":[{"stepName":"a"},{"stepName":"b"},{"stepName":"c"}]}"#, &req("pr"));
+    let mut sim =
+        Sim::new(r#"{"jobName":"pr","steps":[{"stepName":"a"},{"stepName":"b"},{"stepName":"c"}]}"#, &req("pr"));
     sim.act("b", &[Act::Block]).act("c", &[Act::Block]);
     sim.run();
     assert_eq!(sim.job.progression, "33.33%");
-    let mut sim = Sim::new(r#"{"jobName":"pr","steps":[{"stepName":"a","effort":3},{"stepName":"b","dependentStep":"a"}]}"#, &req("pr"));
+    let mut sim = Sim::new(
+        r#"{"jobName":"pr","steps":[{"stepName":"a","effort":3},{"stepName":"b","dependentStep":"a"}]}"#,
+        &req("pr"),
+    );
     sim.act("b", &[Act::Block]);
     sim.run();
     assert_eq!(sim.job.progression, "75.00%");

@@ -1,5 +1,7 @@
 //! Part A of cases.md and the messages of spec §3: define validation.
 
+#![allow(clippy::type_complexity)]
+
 mod common;
 use common::*;
 use tascreed_domain::*;

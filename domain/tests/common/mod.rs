@@ -1,6 +1,6 @@
 //! A tiny in-memory advancer for the acceptance cases: it plays the bulletin and the
 //! workers, calling only the pure domain API.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::type_complexity)]
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -93,13 +93,13 @@ impl Sim {
 
     fn next_act(&mut self, task: &str, step: &str) -> Act {
         for key in [task, step] {
-            if let Some(q) = self.acts.get_mut(key) {
-                if let Some(a) = q.front().cloned() {
-                    if q.len() > 1 && !matches!(a, Act::Block) {
-                        q.pop_front();
-                    }
-                    return a;
+            if let Some(q) = self.acts.get_mut(key)
+                && let Some(a) = q.front().cloned()
+            {
+                if q.len() > 1 && !matches!(a, Act::Block) {
+                    q.pop_front();
                 }
+                return a;
             }
         }
         Act::Ok
