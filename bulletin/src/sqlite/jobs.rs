@@ -1,0 +1,297 @@
+//! Jobs: submit, advance (fold + create + archive), admin operations.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use tascreed_domain::{Binding, FinishedTask, Job, JobRequest, StepType, Task, resolve_executor};
+
+use super::SqliteBulletin;
+use super::rows::{self, job_from_body, load_alive_job, load_archived_job};
+use crate::{Advanced, BanLevel, JobKey, JobOpFailure, Result, StoredJob, Submitted};
+
+fn type_order(t: StepType) -> i64 {
+    match t {
+        StepType::Simple => 0,
+        StepType::Shard => 1,
+        StepType::Pack => 2,
+    }
+}
+
+pub(super) fn insert_job(
+    tx: &Transaction<'_>,
+    ns: &str,
+    job: &Job,
+    unique_alive: bool,
+    wake_at: Option<i64>,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO jobs (ns, job_name, trig, state, unique_alive, version, wake_at, create_time, modify_time, body) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        ns,
+        job.job_name,
+        job.trigger,
+        job.state.as_str(),
+        unique_alive.then_some(1),
+        wake_at,
+        job.create_time,
+        job.modify_time,
+        job.to_json()
+    ])?;
+    Ok(())
+}
+
+fn save_job(tx: &Transaction<'_>, ns: &str, job: &Job, version: i64, wake_at: Option<i64>) -> Result<bool> {
+    let n = tx
+        .prepare_cached(
+            "UPDATE jobs SET state = ?4, version = version + 1, wake_at = ?5, modify_time = ?6, body = ?7 \
+             WHERE ns = ?1 AND job_name = ?2 AND trig = ?3 AND version = ?8",
+        )?
+        .execute(params![
+            ns,
+            job.job_name,
+            job.trigger,
+            job.state.as_str(),
+            wake_at,
+            job.modify_time,
+            job.to_json(),
+            version
+        ])?;
+    Ok(n == 1)
+}
+
+fn archive_job(tx: &Transaction<'_>, ns: &str, job: &Job, now: i64) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO archive_jobs (ns, job_name, trig, state, archived_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![ns, job.job_name, job.trigger, job.state.as_str(), now, job.to_json()])?;
+    tx.prepare_cached("DELETE FROM jobs WHERE ns = ?1 AND job_name = ?2 AND trig = ?3")?.execute(params![
+        ns,
+        job.job_name,
+        job.trigger
+    ])?;
+    Ok(())
+}
+
+fn insert_task(tx: &Transaction<'_>, ns: &str, task: &Task, executor: Option<&str>) -> Result<()> {
+    let body = serde_json::to_string(task).map_err(|e| crate::BulletinError::Invalid(e.to_string()))?;
+    tx.prepare_cached(
+        "INSERT INTO tasks (ns, job_name, trig, task_name, step_name, type_order, position, priority, state, folded, \
+         executor, modify_time, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'UNDONE', 1, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        ns,
+        task.job_name,
+        task.trigger,
+        task.task_name,
+        task.step_name,
+        type_order(task.step_type),
+        task.index(),
+        task.priority.unwrap_or(0),
+        executor,
+        task.modify_time,
+        body
+    ])?;
+    Ok(())
+}
+
+/// The highest ban level covering a job, if any.
+pub(super) fn ban_level(tx: &rusqlite::Connection, ns: &str, key: &JobKey) -> Result<Option<BanLevel>> {
+    let target = format!("{}/{}", key.job_name, key.trigger);
+    let rank: Option<i64> = tx
+        .prepare_cached(
+            "SELECT MAX(level) FROM bans WHERE ns = ?1 AND ((scope = 'global') OR (scope = 'jobDefine' AND target = ?2) \
+             OR (scope = 'job' AND target = ?3))",
+        )?
+        .query_row(params![ns, key.job_name, target], |r| r.get(0))
+        .optional()?
+        .flatten();
+    Ok(rank.and_then(BanLevel::from_rank))
+}
+
+/// Folds the job's unfolded finished tasks into it and marks them folded.
+fn fold_finished(tx: &Transaction<'_>, ns: &str, job: &mut Job, now: i64, out: &mut Advanced) -> Result<bool> {
+    let key = JobKey::of(job);
+    let finished = rows::job_tasks_where(tx, ns, &key, "folded = 0")?;
+    if finished.is_empty() {
+        return Ok(false);
+    }
+    let list: Vec<FinishedTask> = finished.iter().map(FinishedTask::from).collect();
+    let report = job.fold(&list, now);
+    tx.prepare_cached("UPDATE tasks SET folded = 1 WHERE ns = ?1 AND job_name = ?2 AND trig = ?3 AND folded = 0")?
+        .execute(params![ns, key.job_name, key.trigger])?;
+    out.folded = finished.len();
+    out.folded_states = finished.iter().map(|t| (t.step_name.clone(), t.state)).collect();
+    out.warnings.extend(report.warnings);
+    Ok(true)
+}
+
+impl SqliteBulletin {
+    pub(super) fn submit_impl(&self, job: &Job, unique_alive: bool) -> Result<Submitted> {
+        let key = JobKey::of(job);
+        self.write(|tx, ns, _now| {
+            if let Some((existing, _)) = load_alive_job(tx, ns, &key)? {
+                return Ok(Submitted::Existing(StoredJob { job: existing, archived: false }));
+            }
+            if let Some(existing) = load_archived_job(tx, ns, &key)? {
+                return Ok(Submitted::Existing(StoredJob { job: existing, archived: true }));
+            }
+            if unique_alive {
+                let alive: Option<String> = tx
+                    .prepare_cached("SELECT trig FROM jobs WHERE ns = ?1 AND job_name = ?2 AND unique_alive = 1")?
+                    .query_row(params![ns, key.job_name], |r| r.get(0))
+                    .optional()?;
+                if let Some(trigger) = alive {
+                    return Ok(Submitted::UniqueAliveTaken(JobKey::new(key.job_name.clone(), trigger)));
+                }
+            }
+            insert_job(tx, ns, job, unique_alive, job.next_wake_ms(job.create_time))?;
+            Ok(Submitted::Created(job.clone()))
+        })
+    }
+
+    pub(super) fn job_impl(&self, key: &JobKey) -> Result<Option<StoredJob>> {
+        self.read(|conn, ns, _| {
+            if let Some((job, _)) = load_alive_job(conn, ns, key)? {
+                return Ok(Some(StoredJob { job, archived: false }));
+            }
+            Ok(load_archived_job(conn, ns, key)?.map(|job| StoredJob { job, archived: true }))
+        })
+    }
+
+    pub(super) fn alive_jobs_impl(&self, job_name: Option<&str>, trigger: Option<&str>) -> Result<Vec<Job>> {
+        self.read(|conn, ns, _| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT body FROM jobs WHERE ns = ?1 AND (?2 IS NULL OR job_name = ?2) AND (?3 IS NULL OR trig = ?3) \
+                 ORDER BY job_name, trig",
+            )?;
+            let bodies = stmt.query_map(params![ns, job_name, trigger], |r| r.get::<_, String>(0))?;
+            bodies.map(|b| job_from_body(&b?)).collect()
+        })
+    }
+
+    pub(super) fn advance_impl(&self, key: &JobKey, bindings: &[Binding], budget: usize) -> Result<Advanced> {
+        self.write(|tx, ns, now| {
+            let mut out = Advanced::default();
+            let Some((mut job, version)) = load_alive_job(tx, ns, key)? else {
+                return Ok(out);
+            };
+            out.found = true;
+            let before = job.clone();
+            fold_finished(tx, ns, &mut job, now, &mut out)?;
+            let create_banned = ban_level(tx, ns, key)?.is_some_and(|l| l >= BanLevel::TaskCreate);
+            let creation = if create_banned { None } else { Some(job.create_tasks(now, budget)) };
+            if let Some(creation) = &creation {
+                for task in &creation.tasks {
+                    let explicit = task.executor.as_ref().map(|e| e.name.as_str());
+                    let executor = resolve_executor(explicit, &task.job_name, &task.step_name, bindings);
+                    insert_task(tx, ns, task, executor)?;
+                }
+                out.created = creation.tasks.len();
+                out.more = creation.tasks.len() >= budget && budget > 0;
+            }
+            out.wake_at_ms = job.next_wake_ms(now);
+            out.state = Some(job.state);
+            if job.state.can_auto_archive() {
+                archive_job(tx, ns, &job, now)?;
+                out.archived = true;
+            } else if job != before && !save_job(tx, ns, &job, version, out.wake_at_ms)? {
+                // Unreachable under SQLite's single writer; kept for stores with real concurrency.
+                return Err(crate::BulletinError::Invalid(format!("job {key} changed concurrently")));
+            }
+            Ok(out)
+        })
+    }
+
+    pub(super) fn jobs_to_advance_impl(&self) -> Result<Vec<JobKey>> {
+        self.read(|conn, ns, _| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT job_name, trig FROM jobs WHERE ns = ?1 AND state = 'UNDONE' \
+                 UNION SELECT DISTINCT job_name, trig FROM tasks WHERE ns = ?1 AND folded = 0",
+            )?;
+            let rows =
+                stmt.query_map(params![ns], |r| Ok(JobKey::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    pub(super) fn delete_alive_job_impl(&self, key: &JobKey, archive: bool) -> Result<Option<Job>> {
+        self.write(|tx, ns, now| {
+            let Some((mut job, _)) = load_alive_job(tx, ns, key)? else {
+                return Ok(None);
+            };
+            let deleted = job.clone();
+            if archive {
+                job.mark_deleted(now);
+                archive_job(tx, ns, &job, now)?;
+                // Finished tasks stay queryable with the archived job; unfinished ones never ran
+                // to an end and must not be claimed again.
+                tx.prepare_cached(
+                    "DELETE FROM tasks WHERE ns = ?1 AND job_name = ?2 AND trig = ?3 AND state = 'UNDONE'",
+                )?
+                .execute(params![ns, key.job_name, key.trigger])?;
+                tx.prepare_cached("UPDATE tasks SET folded = 1 WHERE ns = ?1 AND job_name = ?2 AND trig = ?3")?
+                    .execute(params![ns, key.job_name, key.trigger])?;
+            } else {
+                tx.prepare_cached("DELETE FROM jobs WHERE ns = ?1 AND job_name = ?2 AND trig = ?3")?
+                    .execute(params![ns, key.job_name, key.trigger])?;
+                tx.prepare_cached("DELETE FROM tasks WHERE ns = ?1 AND job_name = ?2 AND trig = ?3")?
+                    .execute(params![ns, key.job_name, key.trigger])?;
+            }
+            Ok(Some(deleted))
+        })
+    }
+
+    pub(super) fn update_alive_job_impl(&self, request: &JobRequest) -> Result<Result<Job, JobOpFailure>> {
+        let key =
+            JobKey::new(request.job_name.clone().unwrap_or_default(), request.trigger.clone().unwrap_or_default());
+        self.write(|tx, ns, now| {
+            let Some((mut job, version)) = load_alive_job(tx, ns, &key)? else {
+                return Ok(Err(JobOpFailure::NotFound(key.clone())));
+            };
+            if let Err(e) = job.apply_update(request, now) {
+                return Ok(Err(e.into()));
+            }
+            save_job(tx, ns, &job, version, job.next_wake_ms(now))?;
+            Ok(Ok(job))
+        })
+    }
+
+    pub(super) fn retry_job_impl(&self, key: &JobKey) -> Result<Result<Job, JobOpFailure>> {
+        self.write(|tx, ns, now| {
+            let Some((mut job, version)) = load_alive_job(tx, ns, key)? else {
+                return Ok(Err(JobOpFailure::NotFound(key.clone())));
+            };
+            let mut scratch = Advanced::default();
+            fold_finished(tx, ns, &mut job, now, &mut scratch)?;
+            let mut error_tasks = rows::job_tasks_where(tx, ns, key, "state = 'ERROR'")?;
+            if let Err(e) = job.retry(&mut error_tasks, now) {
+                // Keep what the fold did; only the retry itself is refused.
+                save_job(tx, ns, &job, version, job.next_wake_ms(now))?;
+                return Ok(Err(e.into()));
+            }
+            for task in &error_tasks {
+                tx.prepare_cached(
+                    "UPDATE tasks SET state = 'UNDONE', folded = 1, picked_times = 0, tried_times = 0, after_ms = 0, \
+                     reason = NULL, progress = NULL, finish_time = NULL, lease_owner = NULL, lease_expiry = NULL, \
+                     modify_time = ?5 WHERE ns = ?1 AND job_name = ?2 AND trig = ?3 AND task_name = ?4",
+                )?
+                .execute(params![ns, key.job_name, key.trigger, task.task_name, now])?;
+            }
+            save_job(tx, ns, &job, version, job.next_wake_ms(now))?;
+            Ok(Ok(job))
+        })
+    }
+
+    pub(super) fn purge_archive_impl(&self, before_ms: i64) -> Result<usize> {
+        self.write(|tx, ns, _| {
+            tx.prepare_cached(
+                "DELETE FROM tasks WHERE ns = ?1 AND EXISTS (SELECT 1 FROM archive_jobs a WHERE a.ns = tasks.ns AND \
+                 a.job_name = tasks.job_name AND a.trig = tasks.trig AND a.archived_at < ?2)",
+            )?
+            .execute(params![ns, before_ms])?;
+            Ok(tx
+                .prepare_cached("DELETE FROM archive_jobs WHERE ns = ?1 AND archived_at < ?2")?
+                .execute(params![ns, before_ms])?)
+        })
+    }
+}

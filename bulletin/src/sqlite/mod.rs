@@ -1,0 +1,138 @@
+//! The embedded bulletin on SQLite (WAL). One writer connection and one reader connection per
+//! process; several processes may share the file (SQLite's locks and a busy timeout serialize
+//! their writes). Every write is one `BEGIN IMMEDIATE` transaction.
+
+mod jobs;
+mod misc;
+mod rows;
+mod tasks;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite_migration::{M, Migrations};
+
+use crate::Result;
+
+/// Durability of commits (`storage.sync`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sync {
+    /// WAL with `synchronous=NORMAL`: a committed transaction survives a crash of the process
+    /// (the OS has it), but the last ones may be lost on power loss.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: every commit is on disk before it returns; survives power loss.
+    Full,
+}
+
+/// How to open the database.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub path: PathBuf,
+    pub namespace: String,
+    pub sync: Sync,
+    /// How long a writer waits for another process's transaction.
+    pub busy_timeout: Duration,
+}
+
+impl SqliteOptions {
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        Self {
+            path: path.as_ref().to_path_buf(),
+            namespace: "default".into(),
+            sync: Sync::Normal,
+            busy_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The SQLite [`crate::Bulletin`].
+pub struct SqliteBulletin {
+    ns: String,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+}
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!("schema.sql"))])
+}
+
+fn open(options: &SqliteOptions) -> Result<Connection> {
+    let conn = Connection::open(&options.path)?;
+    conn.busy_timeout(options.busy_timeout)?;
+    let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    let sync = match options.sync {
+        Sync::Normal => "NORMAL",
+        Sync::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+impl SqliteBulletin {
+    /// Opens (creating if needed) and migrates the database.
+    pub fn open(options: &SqliteOptions) -> Result<Self> {
+        let mut writer = open(options)?;
+        // Two processes starting together may race on the first migration; the loser's second
+        // attempt sees the schema in place.
+        if let Err(first) = migrations().to_latest(&mut writer) {
+            tracing::debug!(error = %first, "migration raced, retrying");
+            std::thread::sleep(Duration::from_millis(50));
+            migrations().to_latest(&mut writer)?;
+        }
+        let reader = open(options)?;
+        Ok(Self { ns: options.namespace.clone(), writer: Mutex::new(writer), reader: Mutex::new(reader) })
+    }
+
+    fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a transaction open (it rolls back on
+        // drop), so the connection is still usable.
+        m.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` in one write transaction with the database clock.
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>, &str, i64) -> Result<T>) -> Result<T> {
+        let mut conn = Self::lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = now_ms(&tx)?;
+        let out = f(&tx, &self.ns, now)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` on the reader connection (a consistent WAL snapshot per statement).
+    fn read<T>(&self, f: impl FnOnce(&Connection, &str, i64) -> Result<T>) -> Result<T> {
+        let conn = Self::lock(&self.reader);
+        let now = now_ms(&conn)?;
+        f(&conn, &self.ns, now)
+    }
+}
+
+/// The database clock in epoch ms.
+pub(crate) fn now_ms(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT CAST(unixepoch('subsec') * 1000 AS INTEGER)", [], |r| r.get(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        assert!(migrations().validate().is_ok());
+    }
+
+    #[test]
+    fn reopening_keeps_the_schema_and_the_clock_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteOptions::new(dir.path().join("b.db"));
+        let first = SqliteBulletin::open(&options).unwrap();
+        let a = first.read(|c, _, now| Ok(now_ms(c)? - now)).unwrap();
+        assert!(a >= 0);
+        drop(first);
+        SqliteBulletin::open(&options).expect("second open sees the schema in place");
+    }
+}

@@ -1,0 +1,94 @@
+//! Mapping rows to domain values. A task row is its creation-time JSON overlaid with the
+//! columns that change while it runs, so updates never rewrite JSON.
+
+use base64::Engine as _;
+use rusqlite::types::Type;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use tascreed_domain::{ExecutorRef, Job, Params, Task};
+
+use crate::{BulletinError, JobKey, Result};
+
+/// Columns read for a task, in the order [`task_from_row`] expects.
+pub(crate) const TASK_COLUMNS: &str = "body, state, executor, executor_sha, picked_times, tried_times, after_ms, \
+     node, fuel, wall_ms, peak_memory, start_time, finish_time, modify_time, reason, progress, checkpoint, \
+     updated_params, updated_configs, lease_owner";
+
+pub(crate) fn job_from_body(body: &str) -> Result<Job> {
+    Job::from_json(body).map_err(|e| BulletinError::corrupt("job", e))
+}
+
+/// Reads a task row; `with_checkpoint` adds the base64 checkpoint (API views).
+pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<(Task, Option<Vec<u8>>)> {
+    let body: String = row.get(0)?;
+    let mut task: Task =
+        serde_json::from_str(&body).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, Type::Text, e.into()))?;
+    let state: String = row.get(1)?;
+    task.state = serde_json::from_value(serde_json::Value::String(state))
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(1, Type::Text, e.into()))?;
+    task.result.state = task.state.is_done().then_some(task.state);
+    let executor: Option<String> = row.get(2)?;
+    let sha: Option<String> = row.get(3)?;
+    task.executor = executor.map(|name| ExecutorRef { name, sha256: sha });
+    task.picked_times = row.get::<_, i64>(4)?.try_into().unwrap_or(u32::MAX);
+    task.tried_times = row.get::<_, i64>(5)?.try_into().unwrap_or(u32::MAX);
+    let after: i64 = row.get(6)?;
+    task.after = (after > 0).then_some(after);
+    task.node = row.get(7)?;
+    task.fuel = row.get::<_, Option<i64>>(8)?.map(|v| v.max(0) as u64);
+    task.wall_ms = row.get(9)?;
+    task.peak_memory = row.get::<_, Option<i64>>(10)?.map(|v| v.max(0) as u64);
+    task.start_time = row.get(11)?;
+    task.finish_time = row.get(12)?;
+    task.modify_time = row.get(13)?;
+    task.result.reason = row.get(14)?;
+    task.result.progression = row.get::<_, Option<i64>>(15)?.map(|p| format!("{:.2}%", p as f64));
+    let checkpoint: Option<Vec<u8>> = row.get(16)?;
+    task.result.checkpoint = checkpoint.as_ref().map(|c| base64::engine::general_purpose::STANDARD.encode(c));
+    task.result.checkpoint_size = checkpoint.as_ref().map(|c| c.len() as u64);
+    if let Some(p) = row.get::<_, Option<String>>(17)? {
+        task.updated_params = serde_json::from_str(&p)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(17, Type::Text, e.into()))?;
+    }
+    if let Some(c) = row.get::<_, Option<String>>(18)? {
+        task.updated_configs = serde_json::from_str(&c)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(18, Type::Text, e.into()))?;
+    }
+    Ok((task, checkpoint))
+}
+
+pub(crate) fn params_json(p: &Params) -> String {
+    serde_json::to_string(p).unwrap_or_else(|_| "{}".into())
+}
+
+pub(crate) fn load_alive_job(conn: &Connection, ns: &str, key: &JobKey) -> Result<Option<(Job, i64)>> {
+    let row = conn
+        .query_row(
+            "SELECT body, version FROM jobs WHERE ns = ?1 AND job_name = ?2 AND trig = ?3",
+            params![ns, key.job_name, key.trigger],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+        )
+        .optional()?;
+    row.map(|(body, version)| Ok((job_from_body(&body)?, version))).transpose()
+}
+
+pub(crate) fn load_archived_job(conn: &Connection, ns: &str, key: &JobKey) -> Result<Option<Job>> {
+    let body: Option<String> = conn
+        .query_row(
+            "SELECT body FROM archive_jobs WHERE ns = ?1 AND job_name = ?2 AND trig = ?3",
+            params![ns, key.job_name, key.trigger],
+            |r| r.get(0),
+        )
+        .optional()?;
+    body.map(|b| job_from_body(&b)).transpose()
+}
+
+/// Tasks of a job matching an extra SQL condition, by task name.
+pub(crate) fn job_tasks_where(conn: &Connection, ns: &str, key: &JobKey, condition: &str) -> Result<Vec<Task>> {
+    let sql = format!(
+        "SELECT {TASK_COLUMNS} FROM tasks WHERE ns = ?1 AND job_name = ?2 AND trig = ?3 AND ({condition}) \
+         ORDER BY task_name"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![ns, key.job_name, key.trigger], |r| task_from_row(r).map(|t| t.0))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}

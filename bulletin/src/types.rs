@@ -1,0 +1,247 @@
+//! Values crossing the [`crate::Bulletin`] interface.
+
+use std::fmt;
+
+use tascreed_domain::{Job, JobOpError, JobState, Params, Task, TaskState};
+
+/// (jobName, trigger).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobKey {
+    pub job_name: String,
+    pub trigger: String,
+}
+
+impl JobKey {
+    pub fn new(job_name: impl Into<String>, trigger: impl Into<String>) -> Self {
+        Self { job_name: job_name.into(), trigger: trigger.into() }
+    }
+
+    pub fn of(job: &Job) -> Self {
+        Self::new(job.job_name.clone(), job.trigger.clone())
+    }
+}
+
+impl fmt::Display for JobKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.job_name, self.trigger)
+    }
+}
+
+/// (jobName, trigger, taskName).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TaskKey {
+    pub job: JobKey,
+    pub task_name: String,
+}
+
+impl TaskKey {
+    pub fn new(job_name: impl Into<String>, trigger: impl Into<String>, task_name: impl Into<String>) -> Self {
+        Self { job: JobKey::new(job_name, trigger), task_name: task_name.into() }
+    }
+}
+
+impl fmt::Display for TaskKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.job.job_name, self.job.trigger, self.task_name)
+    }
+}
+
+/// What a submit did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Submitted {
+    /// A new job was stored.
+    Created(Job),
+    /// The key was taken (alive or archived); that job, unchanged.
+    Existing(StoredJob),
+    /// The define allows one alive job and this one is alive.
+    UniqueAliveTaken(JobKey),
+}
+
+/// A job as read back, and whether it is archived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredJob {
+    pub job: Job,
+    pub archived: bool,
+}
+
+/// What one advance did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Advanced {
+    /// The job existed alive.
+    pub found: bool,
+    /// Its state afterwards.
+    pub state: Option<JobState>,
+    /// Finished tasks folded in.
+    pub folded: usize,
+    /// Tasks created.
+    pub created: usize,
+    /// Creation stopped at the budget with more to create: advance again.
+    pub more: bool,
+    /// When a time gate (`after`) opens, if one blocks progress.
+    pub wake_at_ms: Option<i64>,
+    /// The job was archived by this advance.
+    pub archived: bool,
+    /// Finished tasks that were folded, with their final states (for metrics).
+    pub folded_states: Vec<(String, TaskState)>,
+    /// Fold warnings (ignored bad configs and the like).
+    pub warnings: Vec<String>,
+}
+
+/// Why an update or retry was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobOpFailure {
+    #[error("alive job {0} does not exist")]
+    NotFound(JobKey),
+    #[error(transparent)]
+    Refused(#[from] JobOpError),
+}
+
+/// Which API task list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskList {
+    /// Tasks not finished yet.
+    Todo,
+    /// Finished tasks not yet folded into their job.
+    Done,
+    /// ERROR tasks of alive jobs (kept for retry).
+    Error,
+}
+
+/// Exact-match filters of the state lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskFilter {
+    pub job_name: Option<String>,
+    pub trigger: Option<String>,
+    pub step_name: Option<String>,
+}
+
+/// A worker asking for a task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRequest {
+    /// Node id; leases read `node/worker`.
+    pub node: String,
+    pub worker: String,
+    /// Names of the executors this node has loaded.
+    pub executors: Vec<String>,
+    pub lease_ms: i64,
+    /// `worker.max.count.overall`: no claim while this many leases exist.
+    pub max_overall: i64,
+}
+
+/// A task leased to a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    pub task: Task,
+    /// Last persisted checkpoint.
+    pub checkpoint: Option<Vec<u8>>,
+    pub lease: Lease,
+}
+
+/// Proof of ownership of a task: every write by its worker is checked against it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub task: TaskKey,
+    /// `node/worker`.
+    pub owner: String,
+    /// Fencing epoch: incremented on every claim of the task.
+    pub epoch: i64,
+}
+
+/// A give-up (spec §10.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub picked_times: u32,
+    pub tried_times: u32,
+    /// Not picked again before this time.
+    pub after_ms: Option<i64>,
+    pub reason: Option<String>,
+}
+
+/// A terminal result and what running it cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finish {
+    pub state: TaskState,
+    pub reason: Option<String>,
+    pub updated_params: Params,
+    /// Step → `{"shardConf":{..}}` / `{"packConf":{..}}`.
+    pub updated_configs: Vec<(String, String)>,
+    pub picked_times: u32,
+    pub tried_times: u32,
+    pub run: RunStats,
+}
+
+/// Cost of the run that finished (or last touched) a task.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunStats {
+    pub executor_sha256: Option<String>,
+    pub fuel: u64,
+    pub wall_ms: i64,
+    pub peak_memory: u64,
+    pub start_ms: i64,
+    pub progress: Option<u8>,
+}
+
+/// An executor loaded by a node, as other nodes see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeExecutor {
+    pub name: String,
+    pub sha256: String,
+    /// (job, step) pairs it serves by default.
+    pub bindings: Vec<(String, String)>,
+}
+
+/// An uploaded executor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub name: String,
+    pub sha256: String,
+    pub size: u64,
+    pub created_ms: i64,
+}
+
+/// Where a ban applies.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum BanScope {
+    Global,
+    JobDefine(String),
+    Job(JobKey),
+}
+
+/// Ban levels for jobs; a higher level covers the lower ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BanLevel {
+    TaskPick = 1,
+    TaskCreate = 2,
+    JobSubmit = 3,
+}
+
+impl BanLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TaskPick => "TASK_PICK",
+            Self::TaskCreate => "TASK_CREATE",
+            Self::JobSubmit => "JOB_SUBMIT",
+        }
+    }
+
+    pub(crate) fn from_rank(rank: i64) -> Option<Self> {
+        match rank {
+            1 => Some(Self::TaskPick),
+            2 => Some(Self::TaskCreate),
+            3 => Some(Self::JobSubmit),
+            _ => None,
+        }
+    }
+}
+
+/// Sizes for gauges.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub alive_jobs: Vec<(JobState, u64)>,
+    pub todo_tasks: u64,
+    pub leased_tasks: u64,
+    pub done_tasks: u64,
+    pub error_tasks: u64,
+    /// Todo tasks no loaded executor can run.
+    pub waiting_for_executor: u64,
+}
