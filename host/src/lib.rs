@@ -8,3 +8,4 @@ pub use tascreed_runtime as runtime;
 
 pub mod catalog;
 pub mod config;
+pub mod node;

@@ -1,0 +1,368 @@
+//! A worker: claim, run under a heartbeat-renewed lease, record the outcome (spec §10, §11).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::Duration;
+
+use tascreed_bulletin::{ClaimRequest, Claimed, Finish, Lease, Release, RunStats};
+use tascreed_domain::{FailureKind, Params, TaskState, Verdict};
+use tascreed_runtime::{CallContext, CallError, CallLimits, CallReport, Executor, Status, TaskHooks};
+use tracing::Instrument;
+
+use super::{Shared, convert, db};
+
+/// How long an idle worker waits before asking again when nothing woke it.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+pub(crate) async fn run(shared: Arc<Shared>, worker: String) {
+    loop {
+        if shared.stopping.is_set() {
+            return;
+        }
+        // Register for wake-ups before looking, so a notification between an empty claim and
+        // the wait is not lost.
+        let notified = shared.work.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let executors: Vec<String> = shared.executors.loaded().into_iter().map(|(name, _)| name).collect();
+        let request = ClaimRequest {
+            node: shared.config.node_id.clone(),
+            worker: worker.clone(),
+            executors,
+            lease_ms: shared.config.lease_ms,
+            max_overall: shared.config.max_overall,
+        };
+        match db(&shared.bulletin, move |b| b.claim(&request)).await {
+            Ok(Some(claimed)) => run_task(&shared, claimed).await,
+            Ok(None) => {
+                tokio::select! {
+                    _ = &mut notified => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                }
+            }
+            Err(e) => {
+                if !e.is_busy() {
+                    tracing::error!(error = %e, "cannot claim a task");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// What the guest sees of its task while it runs.
+struct Hooks {
+    occupied: AtomicBool,
+    progress: AtomicU8,
+    touched: AtomicBool,
+}
+
+impl TaskHooks for Hooks {
+    fn progress(&self, percent: u8) {
+        self.progress.store(percent, Ordering::Relaxed);
+        self.touched.store(true, Ordering::Relaxed);
+    }
+
+    fn still_occupied(&self) -> bool {
+        self.occupied.load(Ordering::Relaxed)
+    }
+}
+
+impl Hooks {
+    fn progress(&self) -> Option<u8> {
+        self.touched.load(Ordering::Relaxed).then(|| self.progress.load(Ordering::Relaxed))
+    }
+}
+
+/// Cost of a pick, summed over its attempts or rounds.
+#[derive(Default)]
+struct Cost {
+    fuel: u64,
+    wall_ms: i64,
+    peak_memory: u64,
+}
+
+impl Cost {
+    fn add<T>(&mut self, report: &CallReport<T>) {
+        self.fuel = self.fuel.saturating_add(report.fuel_consumed);
+        self.wall_ms = self.wall_ms.saturating_add(i64::try_from(report.wall.as_millis()).unwrap_or(i64::MAX));
+        self.peak_memory = self.peak_memory.max(report.peak_memory);
+    }
+}
+
+struct Run<'a> {
+    shared: &'a Arc<Shared>,
+    lease: Lease,
+    executor: Executor,
+    hooks: Arc<Hooks>,
+    ctx: CallContext,
+    cost: Cost,
+    start_ms: i64,
+    picked: u32,
+    tried: u32,
+    max_pick_times: Option<i64>,
+}
+
+async fn run_task(shared: &Arc<Shared>, claimed: Claimed) {
+    let Claimed { task, checkpoint, lease } = claimed;
+    let span = tracing::info_span!(
+        "task",
+        job = %task.job_name,
+        trigger = %task.trigger,
+        step = %task.step_name,
+        task = %task.task_name,
+        executor = tracing::field::Empty,
+        attempt = tracing::field::Empty,
+    );
+    let Some(executor) = task.executor.as_ref().and_then(|e| shared.executors.executor(&e.name)) else {
+        // Unloaded since the claim: give the task back untouched for a node that has it.
+        let l = lease.clone();
+        let _ = db(&shared.bulletin, move |b| b.unclaim(&l)).await;
+        return;
+    };
+    span.record("executor", format!("{}@{}", executor.manifest().name, &executor.sha256()[..12]));
+    let hooks = Arc::new(Hooks {
+        occupied: AtomicBool::new(true),
+        progress: AtomicU8::new(0),
+        touched: AtomicBool::new(false),
+    });
+    let limits = CallLimits {
+        fuel: task.fuel_limit.and_then(|f| u64::try_from(f).ok()).unwrap_or(shared.config.fuel_default),
+        timeout: Duration::from_millis(
+            task.timeout_ms.and_then(|t| u64::try_from(t).ok()).unwrap_or(shared.config.timeout_ms_default),
+        ),
+    };
+    let ctx = CallContext { limits, span: span.clone(), hooks: hooks.clone() };
+    let heartbeat = tokio::spawn(heartbeat(shared.clone(), lease.clone(), hooks.clone()));
+    let mut run = Run {
+        shared,
+        lease,
+        executor,
+        hooks,
+        ctx,
+        cost: Cost::default(),
+        start_ms: task.start_time.unwrap_or_default(),
+        picked: task.picked_times,
+        tried: task.tried_times,
+        max_pick_times: task.max_pick_times,
+    };
+    let wit = convert::wit_task(&task);
+    let body = async {
+        if run.executor.manifest().checkpoint { run.rounds(wit, checkpoint).await } else { run.attempts(wit).await }
+    };
+    body.instrument(span).await;
+    heartbeat.abort();
+}
+
+/// Renews the lease until aborted; on a lost lease tells the guest to stop.
+async fn heartbeat(shared: Arc<Shared>, lease: Lease, hooks: Arc<Hooks>) {
+    let period = Duration::from_millis(shared.config.heartbeat_ms.max(1));
+    loop {
+        tokio::time::sleep(period).await;
+        let (l, ms) = (lease.clone(), shared.config.lease_ms);
+        match db(&shared.bulletin, move |b| b.renew(&l, ms)).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(task = %lease.task, "lease lost; the task will be abandoned");
+                hooks.occupied.store(false, Ordering::Relaxed);
+                return;
+            }
+            // A transient storage error: the lease is probably still ours; try next period.
+            Err(e) => tracing::warn!(task = %lease.task, error = %e, "lease renewal failed"),
+        }
+    }
+}
+
+enum Step {
+    Again,
+    Done,
+}
+
+impl Run<'_> {
+    async fn attempts(&mut self, mut wit: tascreed_runtime::Task) {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            tracing::Span::current().record("attempt", attempt);
+            wit.picked_times = self.picked;
+            wit.tried_times = self.tried;
+            let report = self.executor.execute(&wit, &self.ctx).await;
+            self.cost.add(&report);
+            match report.result {
+                Ok(outcome) => return self.finish_outcome(outcome).await,
+                Err(e) => {
+                    if let Step::Done = self.failed(e, attempt).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn rounds(&mut self, mut wit: tascreed_runtime::Task, mut checkpoint: Option<Vec<u8>>) {
+        let mut attempt = 0;
+        loop {
+            wit.picked_times = self.picked;
+            wit.tried_times = self.tried;
+            let report = self.executor.execute_round(&wit, checkpoint.clone(), &self.ctx).await;
+            self.cost.add(&report);
+            match report.result {
+                Ok(round) => {
+                    let (l, cp, progress, ms) = (
+                        self.lease.clone(),
+                        round.checkpoint.clone(),
+                        self.hooks.progress(),
+                        self.shared.config.lease_ms,
+                    );
+                    // Persisted with the lease renewal, and refused if the lease was lost.
+                    match db(&self.shared.bulletin, move |b| b.save_checkpoint(&l, &cp, progress, ms)).await {
+                        Ok(true) => checkpoint = Some(round.checkpoint),
+                        Ok(false) => return self.lost("checkpoint"),
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot persist checkpoint");
+                            attempt += 1;
+                            if let Step::Done =
+                                self.failed(CallError::Retry(format!("checkpoint not persisted: {e}")), attempt).await
+                            {
+                                return;
+                            }
+                            continue;
+                        }
+                    }
+                    if let Some(outcome) = round.finished {
+                        return self.finish_outcome(outcome).await;
+                    }
+                }
+                Err(e) => {
+                    attempt += 1;
+                    tracing::Span::current().record("attempt", attempt);
+                    if let Step::Done = self.failed(e, attempt).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn lost(&self, what: &str) {
+        tracing::warn!(task = %self.lease.task, "lease lost before {what}; result discarded");
+    }
+
+    /// Applies §10.6 to a failed call; `Again` means retry in place now.
+    async fn failed(&mut self, error: CallError, attempt: u32) -> Step {
+        let reason = error.to_string();
+        if !self.hooks.still_occupied() {
+            self.lost("recording a failure");
+            return Step::Done;
+        }
+        if error.is_limit() {
+            tracing::warn!(kind = error.kind(), "{reason}");
+            self.finish(TaskState::Error, Some(reason), Params::new(), vec![]).await;
+            return Step::Done;
+        }
+        let kind = if matches!(error, CallError::Retry(_)) { FailureKind::Retry } else { FailureKind::NonRetry };
+        tracing::info!(kind = error.kind(), attempt, "attempt failed: {reason}");
+        let now = match db(&self.shared.bulletin, |b| b.now_ms()).await {
+            Ok(now) => now,
+            Err(_) => self.start_ms,
+        };
+        let next = self.shared.config.retry.after_failed_attempt(
+            self.picked,
+            self.tried,
+            attempt,
+            kind,
+            self.max_pick_times,
+            now,
+        );
+        self.picked = next.picked_times;
+        self.tried = next.tried_times;
+        match next.verdict {
+            Verdict::RetryInPlace { delay_ms } => {
+                let (l, tried, r) = (self.lease.clone(), self.tried, reason.clone());
+                match db(&self.shared.bulletin, move |b| b.record_attempt(&l, tried, &r)).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        self.lost("recording an attempt");
+                        return Step::Done;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot record a failed attempt"),
+                }
+                tokio::time::sleep(super::ms(delay_ms)).await;
+                Step::Again
+            }
+            Verdict::GiveUp { after } => {
+                let release = Release {
+                    picked_times: self.picked,
+                    tried_times: self.tried,
+                    after_ms: after,
+                    reason: Some(reason),
+                };
+                let l = self.lease.clone();
+                match db(&self.shared.bulletin, move |b| b.release(&l, &release)).await {
+                    Ok(true) => self.shared.work.notify_waiters(),
+                    Ok(false) => self.lost("giving the task up"),
+                    Err(e) => tracing::error!(error = %e, "cannot release the task; its lease will expire"),
+                }
+                Step::Done
+            }
+            Verdict::EndError { reason } => {
+                self.finish(TaskState::Error, Some(reason), Params::new(), vec![]).await;
+                Step::Done
+            }
+        }
+    }
+
+    async fn finish_outcome(&mut self, outcome: tascreed_runtime::Outcome) {
+        let state = match outcome.status {
+            Status::Success => TaskState::Success,
+            Status::Failed => TaskState::Failed,
+            Status::Error => TaskState::Error,
+        };
+        let params: Params = outcome.updated_params.into_iter().collect();
+        self.finish(state, outcome.reason, params, outcome.updated_configs).await;
+    }
+
+    async fn finish(
+        &mut self,
+        state: TaskState,
+        reason: Option<String>,
+        params: Params,
+        configs: Vec<(String, String)>,
+    ) {
+        let finish = Finish {
+            state,
+            reason,
+            updated_params: params,
+            updated_configs: configs,
+            picked_times: self.picked,
+            tried_times: self.tried,
+            run: RunStats {
+                executor_sha256: Some(self.executor.sha256().to_string()),
+                fuel: self.cost.fuel,
+                wall_ms: self.cost.wall_ms,
+                peak_memory: self.cost.peak_memory,
+                start_ms: self.start_ms,
+                progress: self.hooks.progress(),
+            },
+        };
+        let l = self.lease.clone();
+        let mut delay = Duration::from_millis(10);
+        for _ in 0..5 {
+            let (lease, f) = (l.clone(), finish.clone());
+            match db(&self.shared.bulletin, move |b| b.finish(&lease, &f)).await {
+                Ok(true) => {
+                    tracing::debug!(state = state.as_str(), "task finished");
+                    self.shared.advancer.advance(l.task.job.clone());
+                    return;
+                }
+                Ok(false) => return self.lost("finishing"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot record the result yet");
+                    tokio::time::sleep(delay).await;
+                    delay *= 4;
+                }
+            }
+        }
+        tracing::error!("result not recorded; the lease will expire and the task run again");
+    }
+}
