@@ -6,6 +6,8 @@
 pub use tascreed_domain as domain;
 pub use tascreed_runtime as runtime;
 
+pub mod api;
 pub mod catalog;
 pub mod config;
 pub mod node;
+pub mod service;

@@ -124,8 +124,8 @@ pub(crate) struct Shared {
 /// A running node. Dropping it without [`Node::shutdown`] stops its tasks abruptly.
 pub struct Node {
     shared: Arc<Shared>,
-    tasks: Vec<JoinHandle<()>>,
-    advancer_thread: Option<std::thread::JoinHandle<()>>,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    advancer_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// Runs a blocking bulletin call off the async runtime.
@@ -164,7 +164,11 @@ impl Node {
         }
         tasks.push(tokio::spawn(sweeper::run(shared.clone())));
         tracing::info!(node = %shared.config.node_id, workers = shared.config.workers, "node started");
-        Ok(Node { shared, tasks, advancer_thread: Some(advancer_thread) })
+        Ok(Node {
+            shared,
+            tasks: std::sync::Mutex::new(tasks),
+            advancer_thread: std::sync::Mutex::new(Some(advancer_thread)),
+        })
     }
 
     pub fn config(&self) -> &NodeConfig {
@@ -236,15 +240,17 @@ impl Node {
 
     /// Stops workers (a running task is abandoned: its lease expires and another node resumes
     /// it from its last checkpoint) and the advancer.
-    pub async fn shutdown(mut self) {
+    pub async fn shutdown(&self) {
         self.shared.stopping.set();
         self.shared.work.notify_waiters();
-        for t in self.tasks.drain(..) {
+        let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in tasks {
             t.abort();
             let _ = t.await;
         }
         self.shared.advancer.stop();
-        if let Some(t) = self.advancer_thread.take() {
+        let thread = self.advancer_thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = thread {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
     }
@@ -253,7 +259,7 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         self.shared.stopping.set();
-        for t in &self.tasks {
+        for t in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             t.abort();
         }
         self.shared.advancer.stop();
