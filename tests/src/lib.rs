@@ -1,1 +1,196 @@
+//! Harness for black-box tests: runs `tascreed serve` as a real process on an ephemeral port,
+//! with its own database, define folder and executor folder, and talks to it over HTTP.
 
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The `tascreed` binary built next to this test binary (`target/<profile>/tascreed`).
+pub fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let bin = dir.join("tascreed");
+    assert!(bin.exists(), "{} is missing: build it with `cargo build -p tascreed`", bin.display());
+    bin
+}
+
+/// Folder of the built guests: `TASCREED_PLUGINS_DIR`, else `<workspace>/target/plugins`.
+pub fn plugins_dir() -> PathBuf {
+    std::env::var_os("TASCREED_PLUGINS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"))
+}
+
+/// A private folder for one test: `db`, `defines/`, `executors/` (the example guests).
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("defines")).expect("defines dir");
+        std::fs::create_dir_all(dir.path().join("executors")).expect("executors dir");
+        for name in ["noop", "scripted", "counter", "range-sum"] {
+            let from = plugins_dir().join(format!("{name}.wasm"));
+            std::fs::copy(&from, dir.path().join("executors").join(format!("{name}.wasm")))
+                .unwrap_or_else(|e| panic!("{}: {e}; build the guests with `cargo xtask plugins`", from.display()));
+        }
+        Workspace { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.path().join("bulletin.db")
+    }
+
+    pub fn defines(&self) -> PathBuf {
+        self.path().join("defines")
+    }
+
+    pub fn executors(&self) -> PathBuf {
+        self.path().join("executors")
+    }
+
+    /// Writes `defines/<name>.json`.
+    pub fn define(&self, name: &str, json: &str) {
+        std::fs::write(self.defines().join(format!("{name}.json")), json).expect("write define");
+    }
+
+    /// Arguments for `tascreed serve` on this workspace, an ephemeral port, fast timings and
+    /// a shared artifact cache (so guests compile once per test run).
+    pub fn serve_args(&self) -> Vec<String> {
+        let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tmp/serve-artifact-cache");
+        [
+            ("storage-url", format!("sqlite:{}", self.db().display())),
+            ("define-dirs", self.defines().display().to_string()),
+            ("executor-dirs", self.executors().display().to_string()),
+            ("executor-cache-dir", cache.display().to_string()),
+            ("http-bind", "127.0.0.1:0".into()),
+            ("sweep-ms", "100".into()),
+            ("lease-ms", "3000".into()),
+            ("heartbeat-ms", "500".into()),
+            ("task-retry-delay-ms", "10".into()),
+        ]
+        .into_iter()
+        .flat_map(|(k, v)| [format!("--{k}"), v])
+        .collect()
+    }
+
+    /// Starts `tascreed serve` with [`Workspace::serve_args`] plus `extra` flags.
+    pub fn serve(&self, extra: &[&str]) -> Server {
+        let mut args = self.serve_args();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Server::start(&args, &[])
+    }
+}
+
+impl Default for Workspace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A running `tascreed serve` process; killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// Starts the binary with `serve` and `args`, waiting until it prints its address.
+    pub fn start(args: &[String], env: &[(&str, &str)]) -> Server {
+        let log = tempfile::NamedTempFile::new().expect("log file").into_temp_path().keep().expect("keep log");
+        let stderr = std::fs::File::create(&log).expect("log file");
+        let mut cmd = Command::new(binary());
+        cmd.arg("serve").args(args).stdout(Stdio::piped()).stderr(stderr).env("RUST_LOG", "info,cranelift=warn");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start tascreed serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("tascreed listening on ") {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(base) => Server { child, base, log },
+            Err(_) => {
+                let _ = child.kill();
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("tascreed serve did not start:\n{text}");
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The server's log so far (stderr).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `kill -9`: no shutdown, no cleanup.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let resp = ureq::get(&self.url(path)).config().http_status_as_error(false).build().call().expect("GET");
+        read(resp)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let resp =
+            ureq::post(&self.url(path)).config().http_status_as_error(false).build().send_json(body).expect("POST");
+        read(resp)
+    }
+
+    /// Waits until `GET path` satisfies `ok`, or panics after `secs`.
+    pub fn wait(&self, path: &str, secs: u64, ok: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let (_, v) = self.get(path);
+            if ok(&v) {
+                return v;
+            }
+            if Instant::now() > deadline {
+                panic!("GET {path} never satisfied the condition in {secs}s; last: {v}\nlog:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Waits for the job's `state`.
+    pub fn wait_job_state(&self, job: &str, trigger: &str, state: &str) -> Value {
+        self.wait(&format!("/api/v1/job/{job}/{trigger}"), 60, |v| v["state"] == state)
+    }
+}
+
+fn read(mut resp: ureq::http::Response<ureq::Body>) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    (status, value)
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
