@@ -27,7 +27,8 @@ macro_rules! conformance_tests {
             checkpoints_survive_a_lost_lease, overall_capacity_is_respected, bans_stop_picking_and_creating,
             retry_resets_error_tasks_and_keeps_checkpoints, delete_with_and_without_archive,
             waiting_tasks_resolve_when_a_binding_appears, release_applies_backoff_and_counters,
-            deleting_a_todo_task_ends_it_error, uploads_and_node_bindings, update_changes_future_tasks_only);
+            deleting_a_todo_task_ends_it_error, uploads_and_node_bindings, update_changes_future_tasks_only,
+            monitor_reports_slow_work_and_retries);
     };
     (@each $factory:expr; $($name:ident),* $(,)?) => {
         $(
@@ -435,4 +436,41 @@ pub fn update_changes_future_tasks_only(make: Factory<'_>) {
     assert_eq!(updated.steps[0].shard_conf.as_ref().and_then(|c| c.max_task_count), Some(3));
     assert!(b.update_alive_job(&update).unwrap().is_err(), "no change: refused");
     assert_eq!(advance(&*b, &key).created, 2, "the new limit applies to the next creation");
+}
+
+pub fn monitor_reports_slow_work_and_retries(make: Factory<'_>) {
+    let b = make();
+    let slow = job_of(
+        r#"{"jobName":"slow","duration":1000,"steps":[{"stepName":"a","executor":"x","duration":500},
+            {"stepName":"b","executor":"x"}]}"#,
+        r#"{"jobName":"slow","trigger":"t"}"#,
+        &*b,
+    );
+    let fast = job_of(
+        r#"{"jobName":"fast","steps":[{"stepName":"a","executor":"x"}]}"#,
+        r#"{"jobName":"fast","trigger":"t","duration":-1}"#,
+        &*b,
+    );
+    for j in [&slow, &fast] {
+        b.submit(j, false).unwrap();
+        advance(&*b, &JobKey::of(j));
+    }
+    let created = slow.create_time;
+    let at = |ms: i64| b.monitor(created + ms, 10).unwrap();
+    let early = at(400);
+    assert!(early.slow_jobs.is_empty() && early.slow_task_count == 0, "nothing outlived its duration yet");
+    assert_eq!(early.claimable, 3);
+    let mid = at(700);
+    assert_eq!((mid.slow_jobs.len(), mid.slow_task_count), (0, 1), "the task (500 ms) is slow before the job");
+    assert_eq!(mid.slow_tasks, vec![TaskKey::new("slow", "t", "a")]);
+    let late = at(1_500);
+    assert_eq!(late.slow_jobs, vec![JobKey::new("slow", "t")], "jobs without a duration are never slow");
+    assert_eq!(late.slow_task_count, 1, "tasks without a duration are never slow");
+    let c = claim(&*b, "w").expect("a task is claimable");
+    let release = Release { picked_times: 2, tried_times: 7, after_ms: None, reason: None };
+    assert!(b.release(&c.lease, &release).unwrap());
+    let snap = at(0);
+    let r = snap.retries.iter().find(|r| r.job_name == c.task.job_name).expect("retry counters of the step");
+    assert_eq!((r.picked_sum, r.tried_sum, r.picked_tasks, r.picked_max, r.tried_max), (2, 7, 1, 2, 7));
+    assert_eq!(snap.counts.todo_tasks, 3);
 }

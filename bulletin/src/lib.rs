@@ -90,6 +90,9 @@ pub trait Bulletin: Send + std::marker::Sync + 'static {
     fn resolve_waiting(&self, bindings: &[Binding]) -> Result<usize>;
     /// Counts for gauges.
     fn counts(&self) -> Result<Counts>;
+    /// Everything a monitor round reports: counts, slow jobs and tasks at `now_ms` (at most
+    /// `limit` slow task keys), retry counters, claimable depth.
+    fn monitor(&self, now_ms: i64, limit: usize) -> Result<MonitorSnapshot>;
 
     // ---- nodes and executors ----
 

@@ -81,8 +81,12 @@ pub struct Advanced {
     pub wake_at_ms: Option<i64>,
     /// The job was archived by this advance.
     pub archived: bool,
-    /// Finished tasks that were folded, with their final states (for metrics).
-    pub folded_states: Vec<(String, TaskState)>,
+    /// Finished tasks that were folded (for metrics).
+    pub folded_tasks: Vec<FoldedTask>,
+    /// Tasks created, per step (for metrics).
+    pub created_by_step: Vec<(String, usize)>,
+    /// The job's create and last modify time (for metrics when it finishes).
+    pub job_times: Option<(i64, i64)>,
     /// Fold warnings (ignored bad configs and the like).
     pub warnings: Vec<String>,
 }
@@ -244,4 +248,42 @@ pub struct Counts {
     pub error_tasks: u64,
     /// Todo tasks no loaded executor can run.
     pub waiting_for_executor: u64,
+}
+
+/// What a monitor round reads (spec §12, §20).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MonitorSnapshot {
+    pub counts: Counts,
+    /// Alive jobs with a `duration` they have outlived.
+    pub slow_jobs: Vec<JobKey>,
+    /// Todo tasks with a `duration` they have outlived (queueing included); at most `limit`.
+    pub slow_tasks: Vec<TaskKey>,
+    /// How many todo tasks are slow (not capped).
+    pub slow_task_count: u64,
+    /// Retry counters of todo tasks, per (job define, step).
+    pub retries: Vec<StepRetries>,
+    /// Todo tasks a worker could claim now (unleased, executor named, back-off over).
+    pub claimable: u64,
+}
+
+/// Retry counters of one step's todo tasks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepRetries {
+    pub job_name: String,
+    pub step_name: String,
+    pub picked_sum: u64,
+    pub tried_sum: u64,
+    pub picked_tasks: u64,
+    pub tried_tasks: u64,
+    pub picked_max: u64,
+    pub tried_max: u64,
+}
+
+/// A finished task folded into its job, for metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoldedTask {
+    pub step_name: String,
+    pub state: TaskState,
+    pub create_ms: i64,
+    pub finish_ms: Option<i64>,
 }

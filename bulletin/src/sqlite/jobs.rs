@@ -5,7 +5,7 @@ use tascreed_domain::{Binding, FinishedTask, Job, JobRequest, StepType, Task, re
 
 use super::SqliteBulletin;
 use super::rows::{self, job_from_body, load_alive_job, load_archived_job};
-use crate::{Advanced, BanLevel, JobKey, JobOpFailure, Result, StoredJob, Submitted};
+use crate::{Advanced, BanLevel, FoldedTask, JobKey, JobOpFailure, Result, StoredJob, Submitted};
 
 fn type_order(t: StepType) -> i64 {
     match t {
@@ -23,8 +23,8 @@ pub(super) fn insert_job(
     wake_at: Option<i64>,
 ) -> Result<()> {
     tx.prepare_cached(
-        "INSERT INTO jobs (ns, job_name, trig, state, unique_alive, version, wake_at, create_time, modify_time, body) \
-         VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9)",
+        "INSERT INTO jobs (ns, job_name, trig, state, unique_alive, version, wake_at, create_time, modify_time, body, \
+         duration) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         ns,
@@ -35,7 +35,8 @@ pub(super) fn insert_job(
         wake_at,
         job.create_time,
         job.modify_time,
-        job.to_json()
+        job.to_json(),
+        job.duration
     ])?;
     Ok(())
 }
@@ -76,7 +77,8 @@ fn insert_task(tx: &Transaction<'_>, ns: &str, task: &Task, executor: Option<&st
     let body = serde_json::to_string(task).map_err(|e| crate::BulletinError::Invalid(e.to_string()))?;
     tx.prepare_cached(
         "INSERT INTO tasks (ns, job_name, trig, task_name, step_name, type_order, position, priority, state, folded, \
-         executor, modify_time, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'UNDONE', 1, ?9, ?10, ?11)",
+         executor, modify_time, body, create_time, duration) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'UNDONE', 1, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         ns,
@@ -89,7 +91,9 @@ fn insert_task(tx: &Transaction<'_>, ns: &str, task: &Task, executor: Option<&st
         task.priority.unwrap_or(0),
         executor,
         task.modify_time,
-        body
+        body,
+        task.create_time,
+        task.duration
     ])?;
     Ok(())
 }
@@ -120,7 +124,15 @@ fn fold_finished(tx: &Transaction<'_>, ns: &str, job: &mut Job, now: i64, out: &
     tx.prepare_cached("UPDATE tasks SET folded = 1 WHERE ns = ?1 AND job_name = ?2 AND trig = ?3 AND folded = 0")?
         .execute(params![ns, key.job_name, key.trigger])?;
     out.folded = finished.len();
-    out.folded_states = finished.iter().map(|t| (t.step_name.clone(), t.state)).collect();
+    out.folded_tasks = finished
+        .iter()
+        .map(|t| FoldedTask {
+            step_name: t.step_name.clone(),
+            state: t.state,
+            create_ms: t.create_time,
+            finish_ms: t.finish_time,
+        })
+        .collect();
     out.warnings.extend(report.warnings);
     Ok(true)
 }
@@ -187,10 +199,17 @@ impl SqliteBulletin {
                     insert_task(tx, ns, task, executor)?;
                 }
                 out.created = creation.tasks.len();
+                for task in &creation.tasks {
+                    match out.created_by_step.iter_mut().find(|(s, _)| *s == task.step_name) {
+                        Some((_, n)) => *n += 1,
+                        None => out.created_by_step.push((task.step_name.clone(), 1)),
+                    }
+                }
                 out.more = creation.tasks.len() >= budget && budget > 0;
             }
             out.wake_at_ms = job.next_wake_ms(now);
             out.state = Some(job.state);
+            out.job_times = Some((job.create_time, job.modify_time));
             if job.state.can_auto_archive() {
                 archive_job(tx, ns, &job, now)?;
                 out.archived = true;

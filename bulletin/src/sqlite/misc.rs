@@ -225,6 +225,9 @@ impl Bulletin for SqliteBulletin {
     fn counts(&self) -> Result<Counts> {
         self.counts_impl()
     }
+    fn monitor(&self, now_ms: i64, limit: usize) -> Result<crate::MonitorSnapshot> {
+        self.monitor_impl(now_ms, limit)
+    }
     fn heartbeat_node(&self, node: &str, executors: &[NodeExecutor]) -> Result<()> {
         self.heartbeat_node_impl(node, executors)
     }

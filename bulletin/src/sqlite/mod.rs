@@ -4,6 +4,7 @@
 
 mod jobs;
 mod misc;
+mod monitor;
 mod rows;
 mod tasks;
 
@@ -56,7 +57,7 @@ pub struct SqliteBulletin {
 }
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("schema.sql"))])
+    Migrations::new(vec![M::up(include_str!("schema.sql")), M::up(include_str!("schema_v2.sql"))])
 }
 
 fn open(options: &SqliteOptions) -> Result<Connection> {
