@@ -9,5 +9,6 @@ pub use tascreed_runtime as runtime;
 pub mod api;
 pub mod catalog;
 pub mod config;
+pub mod metrics;
 pub mod node;
 pub mod service;

@@ -55,6 +55,7 @@ pub fn node_config(config: &Config) -> NodeConfig {
         lease_ms: i64::try_from(config.lease_ms).unwrap_or(i64::MAX),
         heartbeat_ms: config.heartbeat_ms,
         sweep_ms: config.sweep_ms,
+        monitor_ms: config.monitor_ms,
         retry: RetryPolicy {
             retry_delay_ms: i64::try_from(config.task_retry_delay_ms).unwrap_or(i64::MAX),
             pick_backoff_ms: i64::try_from(config.task_pick_backoff_ms).unwrap_or(i64::MAX),

@@ -270,6 +270,7 @@ impl ExecutorCatalog {
         match self.runtime.load(bytes.into()).await {
             Ok(executor) => {
                 let info = executor.load_info();
+                crate::metrics::compile_time(&name, info.compile_time.as_secs_f64());
                 tracing::info!(
                     executor = %name, file = %path.display(), sha256 = %sha256,
                     cache_hit = info.cache_hit, compile_ms = info.compile_time.as_millis() as u64,
@@ -296,6 +297,7 @@ impl ExecutorCatalog {
             return Err(InsertError::InvalidName(name.to_string()));
         }
         let executor = self.runtime.load(bytes).await?;
+        crate::metrics::compile_time(name, executor.load_info().compile_time.as_secs_f64());
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         state.seq += 1;
         let seq = state.seq;

@@ -11,6 +11,7 @@ use tascreed_bulletin::JobKey;
 use tascreed_domain::CREATION_BUDGET_PER_PASS;
 
 use super::{Shared, sources};
+use crate::metrics;
 
 pub(crate) enum Msg {
     Advance(JobKey),
@@ -79,6 +80,7 @@ fn run(shared: Arc<Shared>, rx: Receiver<Msg>) {
             }
             match shared.bulletin.advance(&key, &bindings, CREATION_BUDGET_PER_PASS) {
                 Ok(out) => {
+                    record(&key, &out);
                     for w in &out.warnings {
                         tracing::warn!(job = %key, "{w}");
                     }
@@ -104,6 +106,25 @@ fn run(shared: Arc<Shared>, rx: Receiver<Msg>) {
                 Err(e) => tracing::error!(job = %key, error = %e, "cannot advance job"),
             }
         }
+    }
+}
+
+/// TasCreed's operation counters and execution summaries for what one advance did.
+fn record(key: &JobKey, out: &tascreed_bulletin::Advanced) {
+    for (step, n) in &out.created_by_step {
+        metrics::task_opr(&key.job_name, step, "UNDONE", "CREATE", *n as u64);
+    }
+    for t in &out.folded_tasks {
+        metrics::task_opr(&key.job_name, &t.step_name, t.state.as_str(), "FINISH", 1);
+        if let Some(finish) = t.finish_ms {
+            metrics::task_execution(&key.job_name, &t.step_name, t.state.as_str(), finish - t.create_ms);
+        }
+    }
+    if out.archived
+        && let (Some(state), Some((created, modified))) = (out.state, out.job_times)
+    {
+        metrics::job_opr(&key.job_name, state.as_str(), "FINISH");
+        metrics::job_execution(&key.job_name, state.as_str(), modified - created);
     }
 }
 

@@ -13,6 +13,7 @@
 
 mod advancer;
 mod convert;
+mod monitor;
 mod sources;
 mod sweeper;
 mod worker;
@@ -25,6 +26,7 @@ use tascreed_domain::{Job, JobRequest, RetryPolicy, build_job};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use crate::metrics;
 pub use sources::{DefineSource, ExecutorSource, StaticDefines, StaticExecutors};
 
 /// How a node behaves; `Default` gives DESIGN.md's defaults.
@@ -42,6 +44,8 @@ pub struct NodeConfig {
     pub heartbeat_ms: u64,
     /// `sweep.ms`.
     pub sweep_ms: u64,
+    /// `monitor.ms`: slow jobs/tasks and gauges.
+    pub monitor_ms: u64,
     /// In-place retries and pick back-off (`task.retry.delay.ms`, `task.pick.backoff.ms`,
     /// `task.default.max.pick.times`).
     pub retry: RetryPolicy,
@@ -64,6 +68,7 @@ impl Default for NodeConfig {
             lease_ms: 60_000,
             heartbeat_ms: 15_000,
             sweep_ms: 1_000,
+            monitor_ms: 5_000,
             retry: RetryPolicy::default(),
             fuel_default: 10_000_000_000,
             timeout_ms_default: 600_000,
@@ -163,6 +168,7 @@ impl Node {
             tasks.push(tokio::spawn(worker::run(shared.clone(), format!("w{i}"))));
         }
         tasks.push(tokio::spawn(sweeper::run(shared.clone())));
+        tasks.push(tokio::spawn(monitor::run(shared.clone())));
         tracing::info!(node = %shared.config.node_id, workers = shared.config.workers, "node started");
         Ok(Node {
             shared,
@@ -204,6 +210,7 @@ impl Node {
         let stored = job.clone();
         match db(&self.shared.bulletin, move |b| b.submit(&stored, unique)).await? {
             Submitted::Created(job) => {
+                metrics::job_opr(&job.job_name, job.state.as_str(), "CREATE");
                 self.shared.advancer.advance(key);
                 Ok(Submission { job, created: true, archived: false })
             }
@@ -226,6 +233,7 @@ impl Node {
     pub async fn retry(&self, key: JobKey) -> Result<Job, NodeError> {
         let k = key.clone();
         let job = db(&self.shared.bulletin, move |b| b.retry_job(&k)).await??;
+        metrics::job_opr(&job.job_name, job.state.as_str(), "RETRY");
         self.shared.advancer.advance(key);
         self.shared.work.notify_waiters();
         Ok(job)
@@ -234,6 +242,7 @@ impl Node {
     /// Updates an alive job's step confs (spec §5.3).
     pub async fn update(&self, request: JobRequest) -> Result<Job, NodeError> {
         let job = db(&self.shared.bulletin, move |b| b.update_alive_job(&request)).await??;
+        metrics::job_opr(&job.job_name, job.state.as_str(), "UPDATE");
         self.shared.advancer.advance(JobKey::of(&job));
         Ok(job)
     }

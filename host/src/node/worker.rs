@@ -10,6 +10,7 @@ use tascreed_runtime::{CallContext, CallError, CallLimits, CallReport, Executor,
 use tracing::Instrument;
 
 use super::{Shared, convert, db};
+use crate::metrics;
 
 /// How long an idle worker waits before asking again when nothing woke it.
 const IDLE_POLL: Duration = Duration::from_millis(500);
@@ -83,7 +84,20 @@ struct Cost {
 }
 
 impl Cost {
-    fn add<T>(&mut self, report: &CallReport<T>) {
+    /// Adds a call's cost, and records it in the metrics.
+    fn add<T>(&mut self, report: &CallReport<T>, executor: &Executor) {
+        let outcome = match &report.result {
+            Ok(_) => "ok",
+            Err(e) => e.kind(),
+        };
+        metrics::call(
+            &executor.manifest().name,
+            executor.sha256(),
+            outcome,
+            report.wall.as_secs_f64(),
+            report.fuel_consumed,
+            report.peak_memory,
+        );
         self.fuel = self.fuel.saturating_add(report.fuel_consumed);
         self.wall_ms = self.wall_ms.saturating_add(i64::try_from(report.wall.as_millis()).unwrap_or(i64::MAX));
         self.peak_memory = self.peak_memory.max(report.peak_memory);
@@ -163,6 +177,7 @@ async fn heartbeat(shared: Arc<Shared>, lease: Lease, hooks: Arc<Hooks>) {
         match db(&shared.bulletin, move |b| b.renew(&l, ms)).await {
             Ok(true) => {}
             Ok(false) => {
+                metrics::lease_lost();
                 tracing::warn!(task = %lease.task, "lease lost; the task will be abandoned");
                 hooks.occupied.store(false, Ordering::Relaxed);
                 return;
@@ -187,7 +202,7 @@ impl Run<'_> {
             wit.picked_times = self.picked;
             wit.tried_times = self.tried;
             let report = self.executor.execute(&wit, &self.ctx).await;
-            self.cost.add(&report);
+            self.cost.add(&report, &self.executor);
             match report.result {
                 Ok(outcome) => return self.finish_outcome(outcome).await,
                 Err(e) => {
@@ -205,7 +220,7 @@ impl Run<'_> {
             wit.picked_times = self.picked;
             wit.tried_times = self.tried;
             let report = self.executor.execute_round(&wit, checkpoint.clone(), &self.ctx).await;
-            self.cost.add(&report);
+            self.cost.add(&report, &self.executor);
             match report.result {
                 Ok(round) => {
                     let (l, cp, progress, ms) = (
@@ -216,7 +231,10 @@ impl Run<'_> {
                     );
                     // Persisted with the lease renewal, and refused if the lease was lost.
                     match db(&self.shared.bulletin, move |b| b.save_checkpoint(&l, &cp, progress, ms)).await {
-                        Ok(true) => checkpoint = Some(round.checkpoint),
+                        Ok(true) => {
+                            metrics::checkpoint_write(&self.executor.manifest().name);
+                            checkpoint = Some(round.checkpoint)
+                        }
                         Ok(false) => return self.lost("checkpoint"),
                         Err(e) => {
                             tracing::error!(error = %e, "cannot persist checkpoint");
@@ -245,12 +263,24 @@ impl Run<'_> {
     }
 
     fn lost(&self, what: &str) {
+        metrics::fenced_result();
         tracing::warn!(task = %self.lease.task, "lease lost before {what}; result discarded");
     }
 
     /// Applies §10.6 to a failed call; `Again` means retry in place now.
     async fn failed(&mut self, error: CallError, attempt: u32) -> Step {
         let reason = error.to_string();
+        metrics::exception(match &error {
+            CallError::Retry(_) => "TC_RETRY_EXCEPTION",
+            CallError::NonRetry(_) | CallError::Trap { .. } => "TC_NON_RETRY_EXCEPTION",
+            CallError::FuelExhausted { .. } | CallError::Deadline { .. } | CallError::MemoryCap { .. } => {
+                "TC_FATAL_TASK_EXCEPTION"
+            }
+            CallError::Instantiate(_) | CallError::Unsupported(_) => "TC_FATAL_TASK_EXCEPTION",
+        });
+        if error.is_limit() {
+            metrics::limit_hit(&self.executor.manifest().name, error.kind());
+        }
         if !self.hooks.still_occupied() {
             self.lost("recording a failure");
             return Step::Done;
