@@ -23,6 +23,9 @@ pub struct RuntimeConfig {
     pub epoch_tick: Duration,
     /// Fuel between cooperative yields of a long-running guest.
     pub fuel_yield_interval: u64,
+    /// Meter fuel. Off only to measure what metering costs: budgets are then not enforced and
+    /// calls report zero fuel.
+    pub fuel_metering: bool,
     /// Compiled-artifact cache directory; `None` compiles every load.
     pub cache_dir: Option<PathBuf>,
     /// Bytes of each guest output stream kept for error reports.
@@ -37,16 +40,17 @@ impl Default for RuntimeConfig {
             pool_instances: 256,
             epoch_tick: Duration::from_millis(10),
             fuel_yield_interval: 10_000_000,
+            fuel_metering: true,
             cache_dir: None,
             output_tail_bytes: 4096,
         }
     }
 }
 
-fn base_config() -> Config {
+fn base_config(cfg: &RuntimeConfig) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
-    config.consume_fuel(true);
+    config.consume_fuel(cfg.fuel_metering);
     config.epoch_interruption(true);
     // Component-model async is not part of our contract; turning it off makes calls cheaper.
     config.concurrency_support(false);
@@ -72,7 +76,7 @@ fn pooling_config(cfg: &RuntimeConfig) -> PoolingAllocationConfig {
 /// Builds the engine; reports whether the pooling allocator is in use.
 pub(crate) fn build_engine(cfg: &RuntimeConfig) -> Result<(Engine, bool), RuntimeError> {
     if cfg.pooling {
-        let mut config = base_config();
+        let mut config = base_config(cfg);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(cfg)));
         match Engine::new(&config) {
             Ok(engine) => return Ok((engine, true)),
@@ -81,7 +85,7 @@ pub(crate) fn build_engine(cfg: &RuntimeConfig) -> Result<(Engine, bool), Runtim
             }
         }
     }
-    let config = base_config();
+    let config = base_config(cfg);
     Engine::new(&config).map(|e| (e, false)).map_err(|e| RuntimeError::Engine(e.to_string()))
 }
 

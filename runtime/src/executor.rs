@@ -240,9 +240,13 @@ impl Inner {
         store.limiter(|s| &mut s.limiter);
         let budget = ctx.limits.fuel;
         let deadline = start + ctx.limits.timeout;
-        let setup = store
-            .set_fuel(budget)
-            .and_then(|()| store.fuel_async_yield_interval(Some(cfg.fuel_yield_interval.clamp(1, budget.max(1)))));
+        let setup = if cfg.fuel_metering {
+            store
+                .set_fuel(budget)
+                .and_then(|()| store.fuel_async_yield_interval(Some(cfg.fuel_yield_interval.clamp(1, budget.max(1)))))
+        } else {
+            Ok(())
+        };
         if let Err(e) = setup {
             return CallReport {
                 result: Err(CallError::Instantiate(error_text(&e))),
@@ -274,8 +278,10 @@ impl Inner {
         let wall = start.elapsed();
         let stderr_tail = stderr.finish();
         stdout.finish();
-        let remaining = store.get_fuel().unwrap_or(0);
-        let mut fuel_consumed = budget.saturating_sub(remaining);
+        let mut fuel_consumed = match store.get_fuel() {
+            Ok(remaining) if cfg.fuel_metering => budget.saturating_sub(remaining),
+            _ => 0,
+        };
         let limiter = &store.data().limiter;
         let peak_memory = limiter.peak as u64;
         let result = match outcome {

@@ -290,3 +290,14 @@ async fn on_demand_allocation_works_too() {
 async fn pooling_is_on_by_default() {
     assert!(shared_runtime().pooling(), "this machine has the address space for the pool");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_fuel_metering_only_the_deadline_stops_a_guest() {
+    let rt = Runtime::new(RuntimeConfig { fuel_metering: false, ..RuntimeConfig::default() }).unwrap();
+    let exec = rt.load(guest_bytes("scripted.wasm")).await.unwrap();
+    let ok = exec.execute(&scripted_task(r#"{"*":["OK"]}"#), &ctx(1, Duration::from_secs(5))).await;
+    assert!(ok.result.is_ok(), "a budget of 1 is not enforced without metering: {:?}", ok.result);
+    assert_eq!(ok.fuel_consumed, 0);
+    let spin = exec.execute(&scripted_task(r#"{"*":["SPIN"]}"#), &ctx(1, Duration::from_millis(200))).await;
+    assert!(matches!(spin.result, Err(CallError::Deadline { .. })), "{:?}", spin.result);
+}
