@@ -1,0 +1,108 @@
+//! What every scenario shares: sizes, guests, a runtime, temporary stores and nodes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tascreed::node::{Node, NodeConfig, StaticDefines, StaticExecutors};
+use tascreed_bulletin::{Bulletin, JobKey, SqliteBulletin, SqliteOptions};
+use tascreed_domain::{Job, JobDefine, JobRequest, build_job};
+use tascreed_runtime::{Runtime, RuntimeConfig};
+
+pub struct Ctx {
+    pub quick: bool,
+    pub plugins: PathBuf,
+    pub binary: PathBuf,
+    pub tmp: tempfile::TempDir,
+    pub cache: PathBuf,
+}
+
+impl Ctx {
+    /// `full` at full size, `quick` with `--quick`.
+    pub fn size(&self, full: usize, quick: usize) -> usize {
+        if self.quick { quick } else { full }
+    }
+
+    pub fn guest(&self, name: &str) -> anyhow::Result<Arc<[u8]>> {
+        let path = self.plugins.join(format!("{name}.wasm"));
+        Ok(std::fs::read(&path).with_context(|| format!("{}: build the guests first", path.display()))?.into())
+    }
+
+    pub fn runtime(&self, pooling: bool, fuel: bool) -> anyhow::Result<Runtime> {
+        Ok(Runtime::new(RuntimeConfig {
+            pooling,
+            fuel_metering: fuel,
+            cache_dir: Some(self.cache.clone()),
+            ..RuntimeConfig::default()
+        })?)
+    }
+
+    /// A fresh SQLite bulletin in the scenario's temporary folder.
+    pub fn bulletin(&self, name: &str) -> anyhow::Result<(Arc<dyn Bulletin>, PathBuf)> {
+        let path = self.tmp.path().join(format!("{name}.db"));
+        let _ = std::fs::remove_file(&path);
+        Ok((Arc::new(SqliteBulletin::open(&SqliteOptions::new(&path))?), path))
+    }
+
+    /// The example executors, loaded into one runtime.
+    pub async fn executors(&self) -> anyhow::Result<Arc<StaticExecutors>> {
+        let rt = self.runtime(true, true)?;
+        let all = StaticExecutors::default();
+        for name in ["noop", "counter", "scripted"] {
+            all.insert(name, rt.load(self.guest(name)?).await?);
+        }
+        Ok(Arc::new(all))
+    }
+
+    pub async fn node(&self, bulletin: Arc<dyn Bulletin>, defines: &[&str]) -> anyhow::Result<Node> {
+        let registry = Arc::new(StaticDefines::default());
+        for d in defines {
+            registry.insert(JobDefine::load(d, Default::default())?);
+        }
+        let config = NodeConfig { max_overall: 1_000, sweep_ms: 200, monitor_ms: 60_000, ..NodeConfig::default() };
+        Ok(Node::start(config, bulletin, registry, self.executors().await?)?)
+    }
+}
+
+pub fn job(define: &str, request: &str, now_ms: i64) -> anyhow::Result<Job> {
+    let define = JobDefine::load(define, Default::default())?;
+    Ok(build_job(&define, &JobRequest::parse(request)?, now_ms)?)
+}
+
+/// Creates every task of a job up front, `budget` per transaction.
+pub fn create_all(b: &dyn Bulletin, key: &JobKey, budget: usize) -> anyhow::Result<usize> {
+    let mut total = 0;
+    loop {
+        let out = b.advance(key, &[], budget)?;
+        total += out.created;
+        if !out.more {
+            return Ok(total);
+        }
+    }
+}
+
+/// Waits until the job is archived; returns it.
+pub async fn wait_archived(b: &Arc<dyn Bulletin>, key: &JobKey, timeout: Duration) -> anyhow::Result<Job> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let (bb, k) = (b.clone(), key.clone());
+        if let Some(stored) = tokio::task::spawn_blocking(move || bb.job(&k)).await??
+            && stored.archived
+        {
+            return Ok(stored.job);
+        }
+        if Instant::now() > deadline {
+            bail!("job {key} did not finish within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_micros(300)).await;
+    }
+}
+
+/// Resident set size of a process, in bytes.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 =
+        status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb * 1024)
+}

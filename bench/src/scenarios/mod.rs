@@ -1,0 +1,4 @@
+pub mod node;
+pub mod process;
+pub mod runtime;
+pub mod store;

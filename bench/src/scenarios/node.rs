@@ -1,0 +1,178 @@
+//! `burn-down`, `dispatch`, `chain`, `checkpoint`, `steady`: a real node in this process.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tascreed_bulletin::{Bulletin, JobKey};
+use tascreed_domain::{JobRequest, JobState};
+
+use crate::ctx::{self, Ctx, wait_archived};
+use crate::report::{Outcome, Summary};
+
+async fn blocking<T: Send + 'static>(
+    b: &Arc<dyn Bulletin>,
+    f: impl FnOnce(&dyn Bulletin) -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    let b = b.clone();
+    tokio::task::spawn_blocking(move || f(&*b)).await?
+}
+
+pub async fn burn_down(c: &Ctx) -> anyhow::Result<Outcome> {
+    let mut out = Outcome::new("burn-down", ">= 20 000 tasks/s");
+    let n = c.size(100_000, 300);
+    let (b, _) = c.bulletin("burn-down")?;
+    let define = format!(
+        r#"{{"jobName":"burn","steps":[{{"stepName":"s","stepType":"SHARD","executor":"noop","shardConf":{{"shard":{n},"maxTaskCount":{n}}}}}]}}"#
+    );
+    let job = ctx::job(&define, r#"{"jobName":"burn","trigger":"t"}"#, b.now_ms()?)?;
+    b.submit(&job, false)?;
+    let key = JobKey::of(&job);
+    let k = key.clone();
+    let created = blocking(&b, move |b| ctx::create_all(b, &k, 10_000)).await?;
+    let start = Instant::now();
+    let node = c.node(b.clone(), &[]).await?;
+    let job = wait_archived(&b, &key, Duration::from_secs(600)).await?;
+    let secs = start.elapsed().as_secs_f64();
+    node.shutdown().await;
+    anyhow::ensure!(job.state == JobState::Success, "burn-down job ended {:?}", job.state);
+    let rate = created as f64 / secs;
+    out.figure("tasks", created).figure("seconds", format!("{secs:.2}")).figure("workers", node.config().workers);
+    out.headline = format!("{rate:.0} tasks/s");
+    out.met = Some(rate >= 20_000.0);
+    Ok(out)
+}
+
+const SIMPLE: &str = r#"{"jobName":"one","steps":[{"stepName":"a","executor":"noop"}]}"#;
+
+pub async fn dispatch(c: &Ctx) -> anyhow::Result<Outcome> {
+    let mut out = Outcome::new("dispatch", "p50 <= 2 ms, p99 <= 10 ms");
+    let n = c.size(500, 20);
+    let (b, _) = c.bulletin("dispatch")?;
+    let node = c.node(b.clone(), &[SIMPLE]).await?;
+    let (mut to_start, mut to_success) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let request = JobRequest::parse(&format!(r#"{{"jobName":"one","trigger":"d{i}"}}"#))?;
+        let t0 = Instant::now();
+        let submitted = node.submit(request).await?;
+        let job = wait_archived(&b, &JobKey::of(&submitted.job), Duration::from_secs(30)).await?;
+        to_success.push(t0.elapsed().as_secs_f64() * 1e3);
+        let key = JobKey::of(&job);
+        let tasks = blocking(&b, move |b| Ok(b.job_tasks(&key)?)).await?;
+        if let Some(start) = tasks.first().and_then(|t| t.start_time) {
+            to_start.push((start - job.create_time) as f64);
+        }
+    }
+    node.shutdown().await;
+    let (start, success) = (Summary::of("ms", &to_start), Summary::of("ms", &to_success));
+    out.headline = format!("submit→SUCCESS p50 {:.2} ms, p99 {:.2} ms", success.median, success.p99);
+    out.met = Some(success.median <= 2.0 && success.p99 <= 10.0);
+    out.sample("submit→execute start (db clock, 1 ms resolution)", start);
+    out.sample("submit→SUCCESS (archived)", success);
+    Ok(out)
+}
+
+pub async fn chain(c: &Ctx) -> anyhow::Result<Outcome> {
+    let mut out = Outcome::new("chain", "per-hop p50 <= 2 ms");
+    let steps = c.size(50, 10);
+    let list: Vec<String> = (0..steps)
+        .map(|i| {
+            let dep = if i == 0 { String::new() } else { format!(r#","dependentStep":"s{}""#, i - 1) };
+            format!(r#"{{"stepName":"s{i}","executor":"noop"{dep}}}"#)
+        })
+        .collect();
+    let define = format!(r#"{{"jobName":"chain","steps":[{}]}}"#, list.join(","));
+    let (b, _) = c.bulletin("chain")?;
+    let node = c.node(b.clone(), &[&define]).await?;
+    let t0 = Instant::now();
+    let submitted = node.submit(JobRequest::parse(r#"{"jobName":"chain","trigger":"t"}"#)?).await?;
+    let key = JobKey::of(&submitted.job);
+    wait_archived(&b, &key, Duration::from_secs(120)).await?;
+    let total = t0.elapsed().as_secs_f64() * 1e3;
+    node.shutdown().await;
+    let mut tasks = blocking(&b, move |b| Ok(b.job_tasks(&key)?)).await?;
+    tasks.sort_by_key(|t| t.task_name.trim_start_matches('s').parse::<usize>().unwrap_or(0));
+    let hops: Vec<f64> = tasks.windows(2).filter_map(|w| Some((w[1].start_time? - w[0].finish_time?) as f64)).collect();
+    let s = Summary::of("ms", &hops);
+    out.headline = format!("per hop p50 {:.1} ms; whole chain {total:.0} ms", s.median);
+    out.met = Some(s.median <= 2.0);
+    out.sample("SUCCESS → next task start (db clock, 1 ms resolution)", s);
+    out.figure("mean ms per step (submit to archived / steps)", format!("{:.2}", total / steps as f64));
+    Ok(out)
+}
+
+pub async fn checkpoint(c: &Ctx) -> anyhow::Result<Outcome> {
+    let mut out = Outcome::new("checkpoint", ">= 10 000 persisted rounds/s");
+    let rounds = c.size(100_000, 300);
+    let define = format!(
+        r#"{{"jobName":"cp","steps":[{{"stepName":"a","executor":"counter","params":{{"rounds":"{rounds}"}}}}]}}"#
+    );
+    let (b, _) = c.bulletin("checkpoint")?;
+    let node = c.node(b.clone(), &[&define]).await?;
+    let t0 = Instant::now();
+    let submitted = node.submit(JobRequest::parse(r#"{"jobName":"cp","trigger":"t"}"#)?).await?;
+    let job = wait_archived(&b, &JobKey::of(&submitted.job), Duration::from_secs(600)).await?;
+    let secs = t0.elapsed().as_secs_f64();
+    node.shutdown().await;
+    anyhow::ensure!(job.state == JobState::Success, "checkpoint job ended {:?}", job.state);
+    let rate = rounds as f64 / secs;
+    out.figure("rounds", rounds).figure("seconds", format!("{secs:.2}"));
+    out.headline = format!("{rate:.0} rounds/s");
+    out.met = Some(rate >= 10_000.0);
+    Ok(out)
+}
+
+pub async fn steady(c: &Ctx) -> anyhow::Result<Outcome> {
+    let mut out = Outcome::new("steady", ">= 5 000 jobs/s with p99 < 100 ms");
+    let secs = if c.quick { 1.0 } else { 20.0 };
+    let rates: Vec<u64> = if c.quick { vec![50] } else { vec![500, 1_000, 2_000, 5_000] };
+    let mut best = 0u64;
+    for rate in rates {
+        let (b, _) = c.bulletin(&format!("steady-{rate}"))?;
+        let node = Arc::new(c.node(b.clone(), &[SIMPLE]).await?);
+        let total = (rate as f64 * secs) as u64;
+        let interval = Duration::from_secs_f64(1.0 / rate as f64);
+        let t0 = Instant::now();
+        let mut keys = Vec::with_capacity(total as usize);
+        let mut late = 0u64;
+        for i in 0..total {
+            let due = t0 + interval * i as u32;
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                tokio::time::sleep(wait).await;
+            } else if Instant::now() - due > Duration::from_millis(50) {
+                late += 1;
+            }
+            let node = node.clone();
+            let request = JobRequest::parse(&format!(r#"{{"jobName":"one","trigger":"s{i}"}}"#))?;
+            keys.push(JobKey::new("one", format!("s{i}")));
+            tokio::spawn(async move {
+                let _ = node.submit(request).await;
+            });
+        }
+        let offered = total as f64 / t0.elapsed().as_secs_f64();
+        let mut e2e = Vec::with_capacity(keys.len());
+        let deadline = Duration::from_secs(120);
+        for key in &keys {
+            match wait_archived(&b, key, deadline).await {
+                Ok(job) => e2e.push((job.modify_time - job.create_time) as f64),
+                Err(_) => e2e.push(f64::INFINITY),
+            }
+        }
+        node.shutdown().await;
+        let finished = e2e.iter().filter(|v| v.is_finite()).count();
+        let s = Summary::of("ms", &e2e);
+        let ok = finished == keys.len() && s.p99 < 100.0 && late == 0;
+        out.sample(format!("{rate} jobs/s offered ({offered:.0} achieved): create→archived"), s);
+        out.figure(
+            format!("{rate} jobs/s: finished / submitted / late submits"),
+            format!("{finished} / {} / {late}", keys.len()),
+        );
+        if ok {
+            best = best.max(rate);
+        } else {
+            break;
+        }
+    }
+    out.headline = format!("{best} jobs/s sustained with p99 < 100 ms");
+    out.met = Some(best >= 5_000);
+    Ok(out)
+}
