@@ -28,7 +28,7 @@ macro_rules! conformance_tests {
             retry_resets_error_tasks_and_keeps_checkpoints, delete_with_and_without_archive,
             waiting_tasks_resolve_when_a_binding_appears, release_applies_backoff_and_counters,
             deleting_a_todo_task_ends_it_error, uploads_and_node_bindings, update_changes_future_tasks_only,
-            monitor_reports_slow_work_and_retries);
+            monitor_reports_slow_work_and_retries, batches_claim_in_order_and_fence_each_finish);
     };
     (@each $factory:expr; $($name:ident),* $(,)?) => {
         $(
@@ -473,4 +473,38 @@ pub fn monitor_reports_slow_work_and_retries(make: Factory<'_>) {
     let r = snap.retries.iter().find(|r| r.job_name == c.task.job_name).expect("retry counters of the step");
     assert_eq!((r.picked_sum, r.tried_sum, r.picked_tasks, r.picked_max, r.tried_max), (2, 7, 1, 2, 7));
     assert_eq!(snap.counts.todo_tasks, 3);
+}
+
+pub fn batches_claim_in_order_and_fence_each_finish(make: Factory<'_>) {
+    let b = make();
+    let job = job_of(
+        r#"{"jobName":"bat","steps":[{"stepName":"s","stepType":"SHARD","executor":"x","shardConf":{"shard":6}}]}"#,
+        r#"{"jobName":"bat","trigger":"t"}"#,
+        &*b,
+    );
+    b.submit(&job, false).unwrap();
+    advance(&*b, &JobKey::of(&job));
+    let request = ClaimRequest {
+        node: "n".into(),
+        worker: "w".into(),
+        executors: vec!["x".into()],
+        lease_ms: 60_000,
+        max_overall: 4,
+    };
+    let batch = b.claim_batch(&request, 10).unwrap();
+    let names: Vec<_> = batch.iter().map(|c| c.task.task_name.as_str()).collect();
+    assert_eq!(names, ["s.shard-0", "s.shard-1", "s.shard-2", "s.shard-3"], "pick order, capped by max_overall");
+    assert!(b.claim_batch(&request, 10).unwrap().is_empty());
+    let mut stale = batch[1].lease.clone();
+    stale.epoch += 100;
+    let finishes = vec![
+        (batch[0].lease.clone(), finish(TaskState::Success)),
+        (stale, finish(TaskState::Success)),
+        (batch[2].lease.clone(), finish(TaskState::Failed)),
+    ];
+    assert_eq!(b.finish_batch(&finishes).unwrap(), vec![true, false, true], "each entry is fenced on its own");
+    let states: Vec<_> = b.job_tasks(&JobKey::of(&job)).unwrap().iter().map(|t| t.state).collect();
+    use TaskState::*;
+    assert_eq!(states, [Success, Undone, Failed, Undone, Undone, Undone]);
+    assert_eq!(b.claim_batch(&request, 10).unwrap().len(), 2, "two slots freed");
 }

@@ -70,7 +70,12 @@ pub trait Bulletin: Send + std::marker::Sync + 'static {
 
     /// Leases the best claimable task (spec §10.3 order) whose executor is in `executors`,
     /// unless `max_overall` leases exist already. Increments the task's fencing epoch.
-    fn claim(&self, request: &ClaimRequest) -> Result<Option<Claimed>>;
+    fn claim(&self, request: &ClaimRequest) -> Result<Option<Claimed>> {
+        Ok(self.claim_batch(request, 1)?.pop())
+    }
+    /// Leases up to `max` tasks in one transaction, best first, within `max_overall`. Short
+    /// tasks are claimed in batches so the store's commit rate does not bound throughput.
+    fn claim_batch(&self, request: &ClaimRequest, max: usize) -> Result<Vec<Claimed>>;
     /// Extends a lease; `false` when it was lost (expired and taken, job deleted).
     fn renew(&self, lease: &Lease, lease_ms: i64) -> Result<bool>;
     /// Persists a checkpoint and renews the lease in one transaction; `false` when fenced out.
@@ -80,7 +85,11 @@ pub trait Bulletin: Send + std::marker::Sync + 'static {
     /// Gives the task up: new counters and back-off, lease dropped; `false` when fenced out.
     fn release(&self, lease: &Lease, release: &Release) -> Result<bool>;
     /// Ends the task with a terminal state; `false` when fenced out (the result is discarded).
-    fn finish(&self, lease: &Lease, finish: &Finish) -> Result<bool>;
+    fn finish(&self, lease: &Lease, finish: &Finish) -> Result<bool> {
+        Ok(self.finish_batch(&[(lease.clone(), finish.clone())])?.first().copied().unwrap_or(false))
+    }
+    /// Ends several tasks in one transaction; each entry is fenced on its own lease.
+    fn finish_batch(&self, finishes: &[(Lease, Finish)]) -> Result<Vec<bool>>;
     /// Drops the lease of a task without counting anything (e.g. picking paused); `false` when
     /// fenced out.
     fn unclaim(&self, lease: &Lease) -> Result<bool>;

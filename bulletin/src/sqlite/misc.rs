@@ -195,8 +195,8 @@ impl Bulletin for SqliteBulletin {
     fn delete_todo_task(&self, key: &TaskKey) -> Result<Option<Task>> {
         self.delete_todo_task_impl(key)
     }
-    fn claim(&self, request: &ClaimRequest) -> Result<Option<Claimed>> {
-        self.claim_impl(request)
+    fn claim_batch(&self, request: &ClaimRequest, max: usize) -> Result<Vec<Claimed>> {
+        self.claim_impl(request, max)
     }
     fn renew(&self, lease: &Lease, lease_ms: i64) -> Result<bool> {
         self.renew_impl(lease, lease_ms)
@@ -210,8 +210,8 @@ impl Bulletin for SqliteBulletin {
     fn release(&self, lease: &Lease, release: &Release) -> Result<bool> {
         self.release_impl(lease, release)
     }
-    fn finish(&self, lease: &Lease, finish: &Finish) -> Result<bool> {
-        self.finish_impl(lease, finish)
+    fn finish_batch(&self, finishes: &[(Lease, Finish)]) -> Result<Vec<bool>> {
+        self.finish_impl(finishes)
     }
     fn unclaim(&self, lease: &Lease) -> Result<bool> {
         self.unclaim_impl(lease)

@@ -26,9 +26,9 @@ fn fence_params(ns: &str, lease: &Lease) -> Vec<Value> {
 }
 
 impl SqliteBulletin {
-    pub(super) fn claim_impl(&self, req: &ClaimRequest) -> Result<Option<Claimed>> {
-        if req.executors.is_empty() {
-            return Ok(None);
+    pub(super) fn claim_impl(&self, req: &ClaimRequest, max: usize) -> Result<Vec<Claimed>> {
+        if req.executors.is_empty() || max == 0 {
+            return Ok(Vec::new());
         }
         self.write(|tx, ns, now| {
             let leased: i64 =
@@ -36,8 +36,9 @@ impl SqliteBulletin {
                     params![ns],
                     |r| r.get(0),
                 )?;
-            if leased >= req.max_overall {
-                return Ok(None);
+            let room = usize::try_from(req.max_overall.saturating_sub(leased)).unwrap_or(0).min(max);
+            if room == 0 {
+                return Ok(Vec::new());
             }
             let (mut banned_defines, mut banned_jobs) = (Vec::new(), Vec::new());
             {
@@ -48,7 +49,7 @@ impl SqliteBulletin {
                 for row in rows {
                     let (scope, target) = row?;
                     match scope.as_str() {
-                        "global" => return Ok(None),
+                        "global" => return Ok(Vec::new()),
                         "jobDefine" => banned_defines.push(target),
                         _ => banned_jobs.push(target),
                     }
@@ -66,29 +67,35 @@ impl SqliteBulletin {
             if !banned_jobs.is_empty() {
                 sql += &format!(" AND (job_name || '/' || trig) NOT IN ({})", placeholders(&mut args, &banned_jobs));
             }
-            sql += " ORDER BY priority DESC, job_name, trig, type_order, step_name, position LIMIT 1";
-            let picked: Option<(String, String, String)> = tx
-                .prepare_cached(&sql)?
-                .query_row(params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()?;
-            let Some((job_name, trigger, task_name)) = picked else {
-                return Ok(None);
+            args.push(Value::Integer(i64::try_from(room).unwrap_or(1)));
+            sql += &format!(
+                " ORDER BY priority DESC, job_name, trig, type_order, step_name, position LIMIT ?{}",
+                args.len()
+            );
+            let picked: Vec<(String, String, String)> = {
+                let mut stmt = tx.prepare_cached(&sql)?;
+                let rows = stmt.query_map(params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()?
             };
             let owner = format!("{}/{}", req.node, req.worker);
-            let epoch: i64 = tx
-                .prepare_cached(
-                    "UPDATE tasks SET lease_owner = ?5, lease_expiry = ?6, lease_epoch = lease_epoch + 1, node = ?7, \
-                     start_time = ?8, modify_time = ?8 \
-                     WHERE ns = ?1 AND job_name = ?2 AND trig = ?3 AND task_name = ?4 RETURNING lease_epoch",
-                )?
-                .query_row(
-                    params![ns, job_name, trigger, task_name, owner, now + req.lease_ms, req.node, now],
-                    |r| r.get(0),
-                )?;
-            let key = TaskKey::new(job_name, trigger, task_name);
-            let (task, checkpoint) = read_task(tx, ns, &key)?
-                .ok_or_else(|| crate::BulletinError::Invalid(format!("claimed task {key} vanished")))?;
-            Ok(Some(Claimed { task, checkpoint, lease: Lease { task: key, owner, epoch } }))
+            let mut claimed = Vec::with_capacity(picked.len());
+            for (job_name, trigger, task_name) in picked {
+                let epoch: i64 = tx
+                    .prepare_cached(
+                        "UPDATE tasks SET lease_owner = ?5, lease_expiry = ?6, lease_epoch = lease_epoch + 1, node = ?7, \
+                         start_time = ?8, modify_time = ?8 \
+                         WHERE ns = ?1 AND job_name = ?2 AND trig = ?3 AND task_name = ?4 RETURNING lease_epoch",
+                    )?
+                    .query_row(
+                        params![ns, job_name, trigger, task_name, owner, now + req.lease_ms, req.node, now],
+                        |r| r.get(0),
+                    )?;
+                let key = TaskKey::new(job_name, trigger, task_name);
+                let (task, checkpoint) = read_task(tx, ns, &key)?
+                    .ok_or_else(|| crate::BulletinError::Invalid(format!("claimed task {key} vanished")))?;
+                claimed.push(Claimed { task, checkpoint, lease: Lease { task: key, owner: owner.clone(), epoch } });
+            }
+            Ok(claimed)
         })
     }
 
@@ -149,30 +156,43 @@ impl SqliteBulletin {
         self.fenced_update(lease, "lease_owner = NULL, lease_expiry = NULL", vec![])
     }
 
-    pub(super) fn finish_impl(&self, lease: &Lease, f: &Finish) -> Result<bool> {
-        let configs: std::collections::BTreeMap<&str, &str> =
-            f.updated_configs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let configs = serde_json::to_string(&configs).unwrap_or_else(|_| "{}".into());
-        self.fenced_update(
-            lease,
-            "state = ?8, reason = ?9, updated_params = ?10, updated_configs = ?11, picked_times = ?12, \
-             tried_times = ?13, folded = 0, lease_owner = NULL, lease_expiry = NULL, executor_sha = ?14, fuel = ?15, \
-             wall_ms = ?16, peak_memory = ?17, start_time = ?18, finish_time = ?7, progress = COALESCE(?19, progress)",
-            vec![
-                Value::Text(f.state.as_str().to_string()),
-                f.reason.clone().map_or(Value::Null, Value::Text),
-                Value::Text(params_json(&f.updated_params)),
-                Value::Text(configs),
-                Value::Integer(f.picked_times.into()),
-                Value::Integer(f.tried_times.into()),
-                f.run.executor_sha256.clone().map_or(Value::Null, Value::Text),
-                Value::Integer(i64::try_from(f.run.fuel).unwrap_or(i64::MAX)),
-                Value::Integer(f.run.wall_ms),
-                Value::Integer(i64::try_from(f.run.peak_memory).unwrap_or(i64::MAX)),
-                Value::Integer(f.run.start_ms),
-                f.run.progress.map_or(Value::Null, |p| Value::Integer(p.into())),
-            ],
-        )
+    pub(super) fn finish_impl(&self, finishes: &[(Lease, Finish)]) -> Result<Vec<bool>> {
+        if finishes.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(|tx, ns, now| {
+            let sql = format!(
+                "UPDATE tasks SET modify_time = ?7, state = ?8, reason = ?9, updated_params = ?10, updated_configs = ?11, \
+                 picked_times = ?12, tried_times = ?13, folded = 0, lease_owner = NULL, lease_expiry = NULL, \
+                 executor_sha = ?14, fuel = ?15, wall_ms = ?16, peak_memory = ?17, start_time = ?18, finish_time = ?7, \
+                 progress = COALESCE(?19, progress) WHERE {FENCE}"
+            );
+            let mut stmt = tx.prepare_cached(&sql)?;
+            let mut out = Vec::with_capacity(finishes.len());
+            for (lease, f) in finishes {
+                let configs: std::collections::BTreeMap<&str, &str> =
+                    f.updated_configs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let configs = serde_json::to_string(&configs).unwrap_or_else(|_| "{}".into());
+                let mut args = fence_params(ns, lease);
+                args.extend([
+                    Value::Integer(now),
+                    Value::Text(f.state.as_str().to_string()),
+                    f.reason.clone().map_or(Value::Null, Value::Text),
+                    Value::Text(params_json(&f.updated_params)),
+                    Value::Text(configs),
+                    Value::Integer(f.picked_times.into()),
+                    Value::Integer(f.tried_times.into()),
+                    f.run.executor_sha256.clone().map_or(Value::Null, Value::Text),
+                    Value::Integer(i64::try_from(f.run.fuel).unwrap_or(i64::MAX)),
+                    Value::Integer(f.run.wall_ms),
+                    Value::Integer(i64::try_from(f.run.peak_memory).unwrap_or(i64::MAX)),
+                    Value::Integer(f.run.start_ms),
+                    f.run.progress.map_or(Value::Null, |p| Value::Integer(p.into())),
+                ]);
+                out.push(stmt.execute(params_from_iter(args))? == 1);
+            }
+            Ok(out)
+        })
     }
 
     pub(super) fn expire_leases_impl(&self) -> Result<usize> {

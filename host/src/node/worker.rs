@@ -1,10 +1,14 @@
 //! A worker: claim, run under a heartbeat-renewed lease, record the outcome (spec §10, §11).
+//!
+//! Short tasks are claimed and finished in growing batches (up to [`MAX_BATCH`]), so the store's
+//! commit rate does not bound throughput; a task that runs long returns the worker to claiming
+//! one task at a time and writing each result at once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tascreed_bulletin::{ClaimRequest, Claimed, Finish, Lease, Release, RunStats};
+use tascreed_bulletin::{ClaimRequest, Claimed, Finish, JobKey, Lease, Release, RunStats};
 use tascreed_domain::{FailureKind, Params, TaskState, Verdict};
 use tascreed_runtime::{CallContext, CallError, CallLimits, CallReport, Executor, Status, TaskHooks};
 use tracing::Instrument;
@@ -14,8 +18,13 @@ use crate::metrics;
 
 /// How long an idle worker waits before asking again when nothing woke it.
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// Largest batch a worker claims at once (grown only while tasks stay short).
+const MAX_BATCH: usize = 64;
+/// A task shorter than this keeps its worker batching.
+const SHORT_TASK: Duration = Duration::from_millis(5);
 
 pub(crate) async fn run(shared: Arc<Shared>, worker: String) {
+    let mut batch = 1;
     loop {
         if shared.stopping.is_set() {
             return;
@@ -33,9 +42,13 @@ pub(crate) async fn run(shared: Arc<Shared>, worker: String) {
             lease_ms: shared.config.lease_ms,
             max_overall: shared.config.max_overall,
         };
-        match db(&shared.bulletin, move |b| b.claim(&request)).await {
-            Ok(Some(claimed)) => run_task(&shared, claimed).await,
-            Ok(None) => {
+        match db(&shared.bulletin, move |b| b.claim_batch(&request, batch)).await {
+            Ok(claimed) if !claimed.is_empty() => {
+                let short = run_batch(&shared, claimed).await;
+                batch = if short { (batch * 2).min(MAX_BATCH) } else { 1 };
+            }
+            Ok(_) => {
+                batch = 1;
                 tokio::select! {
                     _ = &mut notified => {}
                     _ = tokio::time::sleep(IDLE_POLL) => {}
@@ -49,6 +62,69 @@ pub(crate) async fn run(shared: Arc<Shared>, worker: String) {
             }
         }
     }
+}
+
+/// Runs a claimed batch in order under one heartbeat; returns whether every task was short.
+async fn run_batch(shared: &Arc<Shared>, claimed: Vec<Claimed>) -> bool {
+    let running: Vec<(Lease, Arc<Hooks>)> = claimed.iter().map(|c| (c.lease.clone(), Arc::new(Hooks::new()))).collect();
+    let held: Held = Arc::new(std::sync::Mutex::new(running.clone()));
+    let heartbeat = tokio::spawn(heartbeat(shared.clone(), held.clone()));
+    let mut pending: Vec<(Lease, Finish)> = Vec::new();
+    let mut short = true;
+    for (claimed, (lease, hooks)) in claimed.into_iter().zip(running) {
+        if shared.stopping.is_set() {
+            let _ = db(&shared.bulletin, move |b| b.unclaim(&lease)).await;
+            continue;
+        }
+        let started = Instant::now();
+        let result = run_task(shared, claimed, hooks).await;
+        held.lock().unwrap_or_else(|e| e.into_inner()).retain(|(l, _)| *l != lease);
+        short &= started.elapsed() < SHORT_TASK;
+        pending.extend(result);
+        if !short {
+            flush(shared, std::mem::take(&mut pending)).await;
+        }
+    }
+    flush(shared, pending).await;
+    heartbeat.abort();
+    short
+}
+
+/// Writes finished results in one transaction; each is fenced on its own lease.
+async fn flush(shared: &Arc<Shared>, finishes: Vec<(Lease, Finish)>) {
+    if finishes.is_empty() {
+        return;
+    }
+    let finishes = Arc::new(finishes);
+    let mut delay = Duration::from_millis(10);
+    for _ in 0..5 {
+        let f = finishes.clone();
+        match db(&shared.bulletin, move |b| b.finish_batch(&f)).await {
+            Ok(accepted) => {
+                let mut jobs: Vec<JobKey> = Vec::new();
+                for ((lease, _), ok) in finishes.iter().zip(accepted) {
+                    if ok {
+                        if !jobs.contains(&lease.task.job) {
+                            jobs.push(lease.task.job.clone());
+                        }
+                    } else {
+                        metrics::fenced_result();
+                        tracing::warn!(task = %lease.task, "lease lost before finishing; result discarded");
+                    }
+                }
+                for job in jobs {
+                    shared.advancer.advance(job);
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot record results yet");
+                tokio::time::sleep(delay).await;
+                delay *= 4;
+            }
+        }
+    }
+    tracing::error!(tasks = finishes.len(), "results not recorded; the leases will expire and the tasks run again");
 }
 
 /// What the guest sees of its task while it runs.
@@ -70,6 +146,10 @@ impl TaskHooks for Hooks {
 }
 
 impl Hooks {
+    fn new() -> Hooks {
+        Hooks { occupied: AtomicBool::new(true), progress: AtomicU8::new(0), touched: AtomicBool::new(false) }
+    }
+
     fn progress(&self) -> Option<u8> {
         self.touched.load(Ordering::Relaxed).then(|| self.progress.load(Ordering::Relaxed))
     }
@@ -115,9 +195,12 @@ struct Run<'a> {
     picked: u32,
     tried: u32,
     max_pick_times: Option<i64>,
+    /// The terminal result, written by the caller (batched with others').
+    result: Option<Finish>,
 }
 
-async fn run_task(shared: &Arc<Shared>, claimed: Claimed) {
+/// Runs one claimed task; returns its terminal result to be written, if it reached one.
+async fn run_task(shared: &Arc<Shared>, claimed: Claimed, hooks: Arc<Hooks>) -> Option<(Lease, Finish)> {
     let Claimed { task, checkpoint, lease } = claimed;
     let span = tracing::info_span!(
         "task",
@@ -130,16 +213,10 @@ async fn run_task(shared: &Arc<Shared>, claimed: Claimed) {
     );
     let Some(executor) = task.executor.as_ref().and_then(|e| shared.executors.executor(&e.name)) else {
         // Unloaded since the claim: give the task back untouched for a node that has it.
-        let l = lease.clone();
-        let _ = db(&shared.bulletin, move |b| b.unclaim(&l)).await;
-        return;
+        let _ = db(&shared.bulletin, move |b| b.unclaim(&lease)).await;
+        return None;
     };
     span.record("executor", format!("{}@{}", executor.manifest().name, &executor.sha256()[..12]));
-    let hooks = Arc::new(Hooks {
-        occupied: AtomicBool::new(true),
-        progress: AtomicU8::new(0),
-        touched: AtomicBool::new(false),
-    });
     let limits = CallLimits {
         fuel: task.fuel_limit.and_then(|f| u64::try_from(f).ok()).unwrap_or(shared.config.fuel_default),
         timeout: Duration::from_millis(
@@ -147,7 +224,6 @@ async fn run_task(shared: &Arc<Shared>, claimed: Claimed) {
         ),
     };
     let ctx = CallContext { limits, span: span.clone(), hooks: hooks.clone() };
-    let heartbeat = tokio::spawn(heartbeat(shared.clone(), lease.clone(), hooks.clone()));
     let mut run = Run {
         shared,
         lease,
@@ -159,31 +235,39 @@ async fn run_task(shared: &Arc<Shared>, claimed: Claimed) {
         picked: task.picked_times,
         tried: task.tried_times,
         max_pick_times: task.max_pick_times,
+        result: None,
     };
     let wit = convert::wit_task(&task);
     let body = async {
         if run.executor.manifest().checkpoint { run.rounds(wit, checkpoint).await } else { run.attempts(wit).await }
     };
     body.instrument(span).await;
-    heartbeat.abort();
+    let lease = run.lease.clone();
+    run.result.take().map(|f| (lease, f))
 }
 
-/// Renews the lease until aborted; on a lost lease tells the guest to stop.
-async fn heartbeat(shared: Arc<Shared>, lease: Lease, hooks: Arc<Hooks>) {
+/// The leases a worker holds, with the hooks of their guests.
+type Held = Arc<std::sync::Mutex<Vec<(Lease, Arc<Hooks>)>>>;
+
+/// Renews the leases of a batch until aborted; a lost lease tells its guest to stop.
+async fn heartbeat(shared: Arc<Shared>, held: Held) {
     let period = Duration::from_millis(shared.config.heartbeat_ms.max(1));
     loop {
         tokio::time::sleep(period).await;
-        let (l, ms) = (lease.clone(), shared.config.lease_ms);
-        match db(&shared.bulletin, move |b| b.renew(&l, ms)).await {
-            Ok(true) => {}
-            Ok(false) => {
-                metrics::lease_lost();
-                tracing::warn!(task = %lease.task, "lease lost; the task will be abandoned");
-                hooks.occupied.store(false, Ordering::Relaxed);
-                return;
+        let leases = held.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for (lease, hooks) in leases {
+            let (l, ms) = (lease.clone(), shared.config.lease_ms);
+            match db(&shared.bulletin, move |b| b.renew(&l, ms)).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    metrics::lease_lost();
+                    tracing::warn!(task = %lease.task, "lease lost; the task will be abandoned");
+                    hooks.occupied.store(false, Ordering::Relaxed);
+                    held.lock().unwrap_or_else(|e| e.into_inner()).retain(|(l, _)| *l != lease);
+                }
+                // A transient storage error: the lease is probably still ours; try next period.
+                Err(e) => tracing::warn!(task = %lease.task, error = %e, "lease renewal failed"),
             }
-            // A transient storage error: the lease is probably still ours; try next period.
-            Err(e) => tracing::warn!(task = %lease.task, error = %e, "lease renewal failed"),
         }
     }
 }
@@ -352,6 +436,7 @@ impl Run<'_> {
         self.finish(state, outcome.reason, params, outcome.updated_configs).await;
     }
 
+    /// Records the terminal result; the caller writes it (fenced, possibly batched).
     async fn finish(
         &mut self,
         state: TaskState,
@@ -359,7 +444,8 @@ impl Run<'_> {
         params: Params,
         configs: Vec<(String, String)>,
     ) {
-        let finish = Finish {
+        tracing::debug!(state = state.as_str(), "task finished");
+        self.result = Some(Finish {
             state,
             reason,
             updated_params: params,
@@ -374,25 +460,6 @@ impl Run<'_> {
                 start_ms: self.start_ms,
                 progress: self.hooks.progress(),
             },
-        };
-        let l = self.lease.clone();
-        let mut delay = Duration::from_millis(10);
-        for _ in 0..5 {
-            let (lease, f) = (l.clone(), finish.clone());
-            match db(&self.shared.bulletin, move |b| b.finish(&lease, &f)).await {
-                Ok(true) => {
-                    tracing::debug!(state = state.as_str(), "task finished");
-                    self.shared.advancer.advance(l.task.job.clone());
-                    return;
-                }
-                Ok(false) => return self.lost("finishing"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot record the result yet");
-                    tokio::time::sleep(delay).await;
-                    delay *= 4;
-                }
-            }
-        }
-        tracing::error!("result not recorded; the lease will expire and the task run again");
+        });
     }
 }
