@@ -88,6 +88,8 @@ impl Service {
                 config.http_bind
             );
         }
+        // Install the recorder before anything records, so no early event is lost.
+        crate::metrics::handle();
         let path = sqlite_path(&config.storage_url)?;
         let options = SqliteOptions {
             namespace: config.namespace.clone(),
