@@ -83,6 +83,21 @@ pub async fn fuel(c: &Ctx) -> anyhow::Result<Outcome> {
         walls[i] = s.median;
         out.sample(format!("range-sum 1..={end} fuel={}", if metering { "on" } else { "off" }), s);
     }
+    // SPIN (scripted's endless loop) stopped by its fuel budget: fuel units per CPU-second.
+    let rt = c.runtime(true, true)?;
+    let spin = rt.load(c.guest("scripted")?).await?;
+    let mut t = task("s");
+    t.params = vec![("script".into(), r#"{"*":["SPIN"]}"#.into())];
+    let budget = c.size(5_000_000_000, 20_000_000) as u64;
+    let cx = CallContext::new(CallLimits { fuel: budget, timeout: Duration::from_secs(120) });
+    let r = spin.execute(&t, &cx).await;
+    anyhow::ensure!(
+        matches!(r.result, Err(tascreed_runtime::CallError::FuelExhausted { .. })),
+        "SPIN was not stopped by fuel"
+    );
+    let spin_rate = r.fuel_consumed as f64 / r.wall.as_secs_f64();
+    out.figure("SPIN fuel units per second", format!("{spin_rate:.3e}"));
+    out.figure("SPIN wall to exhaust the budget (ms)", format!("{:.1} for {budget}", r.wall.as_secs_f64() * 1e3));
     let overhead = (walls[0] / walls[1] - 1.0) * 100.0;
     let per_sec = fuel_used as f64 / (walls[0] / 1e3);
     out.figure("fuel units per call", fuel_used);
