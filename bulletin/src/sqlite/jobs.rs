@@ -112,7 +112,7 @@ pub(super) fn ban_level(tx: &rusqlite::Connection, ns: &str, key: &JobKey) -> Re
     Ok(rank.and_then(BanLevel::from_rank))
 }
 
-/// Folds the job's unfolded finished tasks into it and marks them folded.
+/// Folds the job's unfolded finished tasks into it and marks them folded; true if the job changed.
 fn fold_finished(tx: &Transaction<'_>, ns: &str, job: &mut Job, now: i64, out: &mut Advanced) -> Result<bool> {
     let key = JobKey::of(job);
     let finished = rows::job_tasks_where(tx, ns, &key, "folded = 0")?;
@@ -134,7 +134,7 @@ fn fold_finished(tx: &Transaction<'_>, ns: &str, job: &mut Job, now: i64, out: &
         })
         .collect();
     out.warnings.extend(report.warnings);
-    Ok(true)
+    Ok(report.changed)
 }
 
 impl SqliteBulletin {
@@ -188,11 +188,13 @@ impl SqliteBulletin {
                 return Ok(out);
             };
             out.found = true;
-            let before = job.clone();
-            fold_finished(tx, ns, &mut job, now, &mut out)?;
+            // Change flags, not a before/after comparison: a job of a large step carries a big
+            // task-state map, and cloning and comparing it on every advance is wasted work.
+            let mut changed = fold_finished(tx, ns, &mut job, now, &mut out)?;
             let create_banned = ban_level(tx, ns, key)?.is_some_and(|l| l >= BanLevel::TaskCreate);
             let creation = if create_banned { None } else { Some(job.create_tasks(now, budget)) };
             if let Some(creation) = &creation {
+                changed |= creation.changed;
                 for task in &creation.tasks {
                     let explicit = task.executor.as_ref().map(|e| e.name.as_str());
                     let executor = resolve_executor(explicit, &task.job_name, &task.step_name, bindings);
@@ -213,7 +215,7 @@ impl SqliteBulletin {
             if job.state.can_auto_archive() {
                 archive_job(tx, ns, &job, now)?;
                 out.archived = true;
-            } else if job != before && !save_job(tx, ns, &job, version, out.wake_at_ms)? {
+            } else if changed && !save_job(tx, ns, &job, version, out.wake_at_ms)? {
                 // Unreachable under SQLite's single writer; kept for stores with real concurrency.
                 return Err(crate::BulletinError::Invalid(format!("job {key} changed concurrently")));
             }
