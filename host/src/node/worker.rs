@@ -65,6 +65,10 @@ pub(crate) async fn run(shared: Arc<Shared>, worker: String) {
 }
 
 /// Runs a claimed batch in order under one heartbeat; returns whether every task was short.
+///
+/// A result waiting to be written keeps its lease renewed, and waiting results are written as
+/// soon as a later task of the batch turns out not to be short: a long task must neither delay
+/// them nor let their leases expire (which would discard them and run their tasks again).
 async fn run_batch(shared: &Arc<Shared>, claimed: Vec<Claimed>) -> bool {
     let running: Vec<(Lease, Arc<Hooks>)> = claimed.iter().map(|c| (c.lease.clone(), Arc::new(Hooks::new()))).collect();
     let held: Held = Arc::new(std::sync::Mutex::new(running.clone()));
@@ -76,18 +80,43 @@ async fn run_batch(shared: &Arc<Shared>, claimed: Vec<Claimed>) -> bool {
             let _ = db(&shared.bulletin, move |b| b.unclaim(&lease)).await;
             continue;
         }
+        if !hooks.still_occupied() {
+            // Lost while it waited its turn in the batch (e.g. its job was deleted).
+            continue;
+        }
         let started = Instant::now();
-        let result = run_task(shared, claimed, hooks).await;
-        held.lock().unwrap_or_else(|e| e.into_inner()).retain(|(l, _)| *l != lease);
+        let run = run_task(shared, claimed, hooks);
+        tokio::pin!(run);
+        let result = if pending.is_empty() {
+            run.await
+        } else {
+            tokio::select! {
+                r = &mut run => r,
+                _ = tokio::time::sleep(SHORT_TASK) => {
+                    let waiting = std::mem::take(&mut pending);
+                    tokio::join!(&mut run, flush_held(shared, &held, waiting)).0
+                }
+            }
+        };
         short &= started.elapsed() < SHORT_TASK;
-        pending.extend(result);
+        match result {
+            Some(finished) => pending.push(finished),
+            None => held.lock().unwrap_or_else(|e| e.into_inner()).retain(|(l, _)| *l != lease),
+        }
         if !short {
-            flush(shared, std::mem::take(&mut pending)).await;
+            flush_held(shared, &held, std::mem::take(&mut pending)).await;
         }
     }
-    flush(shared, pending).await;
+    flush_held(shared, &held, pending).await;
     heartbeat.abort();
     short
+}
+
+/// [`flush`], then stops renewing the written tasks' leases.
+async fn flush_held(shared: &Arc<Shared>, held: &Held, finishes: Vec<(Lease, Finish)>) {
+    let leases: Vec<Lease> = finishes.iter().map(|(l, _)| l.clone()).collect();
+    flush(shared, finishes).await;
+    held.lock().unwrap_or_else(|e| e.into_inner()).retain(|(l, _)| !leases.contains(l));
 }
 
 /// Writes finished results in one transaction; each is fenced on its own lease.

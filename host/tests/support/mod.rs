@@ -150,3 +150,84 @@ pub fn scripted_request(name: &str, trigger: &str, script: Value) -> String {
 pub fn step<'a>(job: &'a Job, name: &str) -> &'a tascreed_domain::Step {
     job.steps.iter().find(|s| s.step_name == name).unwrap_or_else(|| panic!("no step {name}"))
 }
+
+// ---- additions for node_cases.rs ----
+
+/// Polls `f` every 10 ms until it yields `Some`, or panics naming `what` after `secs`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {secs}s waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Checks `ok` every 10 ms for `window` and panics naming `what` the first time it fails: for
+/// "nothing happens" assertions, which need an observation window.
+pub async fn holds_for<F, Fut>(window: Duration, what: &str, mut ok: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = Instant::now() + window;
+    while Instant::now() < end {
+        assert!(ok().await, "no longer holds: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+impl Harness {
+    /// A node on an existing database file (e.g. one a test prepared through the bulletin).
+    pub async fn at(db: PathBuf, defines: &[&str], config: NodeConfig) -> Harness {
+        let bulletin = open(&db);
+        let registry = Arc::new(StaticDefines::default());
+        for d in defines {
+            registry.insert(JobDefine::load(d, Default::default()).expect("define is valid"));
+        }
+        let executors = executors().await;
+        let node = Node::start(config, bulletin.clone(), registry.clone(), executors.clone()).expect("node starts");
+        Harness { node: Some(node), bulletin, defines: registry, executors, db }
+    }
+
+    /// Submits and returns the node's answer, errors included.
+    pub async fn try_submit(&self, request: &str) -> Result<tascreed::node::Submission, tascreed::node::NodeError> {
+        let request = JobRequest::parse(request).expect("request parses");
+        self.node().submit(request).await
+    }
+
+    /// Runs a bulletin call off the async runtime; storage errors fail the test.
+    pub async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Bulletin) -> tascreed_bulletin::Result<T> + Send + 'static,
+    ) -> T {
+        let b = self.bulletin.clone();
+        tokio::task::spawn_blocking(move || f(&*b)).await.expect("bulletin call completes").expect("bulletin call")
+    }
+
+    /// One task of a job.
+    pub async fn task(&self, name: &str, trigger: &str, task_name: &str) -> Option<Task> {
+        let key = tascreed_bulletin::TaskKey::new(name, trigger, task_name);
+        self.call(move |b| b.task(&key)).await
+    }
+
+    /// Current leases, `(job/trigger/task, node/worker)`.
+    pub async fn adoptions(&self) -> Vec<(String, String)> {
+        self.call(|b| b.adoptions(None)).await
+    }
+}
+
+/// A loaded example executor by its file stem (for swapping implementations under a name).
+pub async fn guest(name: &str) -> tascreed::runtime::Executor {
+    let path = plugins_dir().join(format!("{name}.wasm"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    runtime().load(bytes.into()).await.expect("guest loads")
+}
