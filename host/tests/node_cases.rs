@@ -1368,3 +1368,62 @@ async fn a_long_task_in_a_claimed_batch_does_not_hold_back_or_lose_earlier_resul
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fencing: a worker whose lease expired mid-run cannot record its result
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_result_after_the_lease_was_taken_over_is_discarded() {
+    // Heartbeats slower than the lease: the node's own sweeper expires the lease mid-run and
+    // another owner (the test, as a second node) claims the task before the guest returns.
+    let define = r#"{"jobName":"fence","steps":[{"stepName":"a","executor":"scripted"}]}"#;
+    let probe = r#"{"jobName":"probe","steps":[{"stepName":"a","executor":"noop"}]}"#;
+    let mut config = fast_config("n1");
+    config.workers = 1;
+    config.lease_ms = 300;
+    config.heartbeat_ms = 60_000;
+    let h = Harness::with_config(&[define, probe], config).await;
+    let script = json!({"a": [{"do": "OK", "sleepMs": 1500, "updatedParams": {"by": "n1"}}]});
+    h.submit(&request("fence", "t", Some(&script), json!({}))).await;
+    wait_leased(&h, "fence/t/a").await;
+    let request = tascreed_bulletin::ClaimRequest {
+        node: "thief".into(),
+        worker: "w0".into(),
+        executors: vec!["scripted".into()],
+        lease_ms: 60_000,
+        max_overall: 20,
+    };
+    let stolen = eventually(20, "the expired task is claimed by another owner", || {
+        let (h, r) = (&h, request.clone());
+        async move { h.call(move |b| b.claim(&r)).await }
+    })
+    .await;
+    assert_eq!(stolen.lease.task.task_name, "a");
+    assert_eq!(stolen.lease.epoch, 2);
+    // n1's only worker takes the probe job only after its guest returned and the result was
+    // offered to the bulletin.
+    h.submit(r#"{"jobName":"probe","trigger":"t"}"#).await;
+    h.wait_state("probe", "t", JobState::Success).await;
+    let a = h.task("fence", "t", "a").await.unwrap();
+    assert_eq!(a.state, TaskState::Undone, "n1's late OK was discarded");
+    assert!(a.updated_params.is_empty());
+    assert_eq!(h.adoptions().await, vec![("fence/t/a".to_string(), "thief/w0".to_string())]);
+    let finish = tascreed_bulletin::Finish {
+        state: TaskState::Failed,
+        reason: Some("by the thief".into()),
+        updated_params: Default::default(),
+        updated_configs: vec![],
+        picked_times: 0,
+        tried_times: 0,
+        run: Default::default(),
+    };
+    let lease = stolen.lease.clone();
+    assert!(h.call(move |b| b.finish(&lease, &finish)).await);
+    h.node().advance(JobKey::new("fence", "t"));
+    h.wait_state("fence", "t", JobState::Failed).await;
+    let a = h.task("fence", "t", "a").await.unwrap();
+    assert_eq!(
+        (a.state, a.node.as_deref(), a.result.reason.as_deref()),
+        (TaskState::Failed, Some("thief"), Some("by the thief"))
+    );
+}

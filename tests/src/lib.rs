@@ -194,3 +194,101 @@ impl Drop for Server {
         self.kill();
     }
 }
+
+// ---- additions for process-level node tests (node_process.rs) ----
+
+impl Server {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The node id this process registers and leases with: `<hostname>-<pid>`.
+    pub fn node_id(&self) -> String {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "node".into());
+        format!("{host}-{}", self.pid())
+    }
+
+    /// Sends a signal by name (`STOP`, `CONT`, `TERM`, `INT`, …) with `kill`.
+    pub fn signal(&self, name: &str) {
+        let status =
+            Command::new("kill").arg(format!("-{name}")).arg(self.pid().to_string()).status().expect("run kill");
+        assert!(status.success(), "kill -{name} {} failed", self.pid());
+    }
+
+    /// Sends `signal` and waits (at most `secs`) for the process to exit; returns its status.
+    pub fn stop_with(&mut self, signal: &str, secs: u64) -> std::process::ExitStatus {
+        self.signal(signal);
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for tascreed serve") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                self.kill();
+                panic!("tascreed serve did not exit {secs}s after SIG{signal}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (at most `secs`) until the log contains `text`.
+    pub fn wait_log(&self, text: &str, secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let log = self.log();
+            if log.contains(text) {
+                return log;
+            }
+            if Instant::now() > deadline {
+                panic!("log never contained {text:?} in {secs}s:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Workspace {
+    /// The bulletin of this workspace, opened from the test process (another "process" on the
+    /// same database file).
+    pub fn bulletin(&self) -> tascreed_bulletin::SqliteBulletin {
+        tascreed_bulletin::SqliteBulletin::open(&tascreed_bulletin::SqliteOptions::new(self.db())).expect("bulletin")
+    }
+
+    /// Writes `defines/<name>.json` and submits `request` for it straight into the database,
+    /// as another node's API would; serving nodes pick it up on their next sweep.
+    pub fn submit(
+        &self,
+        bulletin: &dyn tascreed_bulletin::Bulletin,
+        define: &str,
+        request: &str,
+    ) -> tascreed_domain::Job {
+        let define = tascreed_domain::JobDefine::load(define, Default::default()).expect("define is valid");
+        let request = tascreed_domain::JobRequest::parse(request).expect("request parses");
+        let now = bulletin.now_ms().expect("clock");
+        let job = tascreed_domain::build_job(&define, &request, now).expect("job builds");
+        let unique = define.unique_alive();
+        match bulletin.submit(&job, unique).expect("submit") {
+            tascreed_bulletin::Submitted::Created(job) => job,
+            other => panic!("not created: {other:?}"),
+        }
+    }
+}
+
+/// Polls `f` every 20 ms until it yields `Some`, or panics naming `what` after `secs`.
+pub fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {secs}s waiting for: {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
