@@ -28,7 +28,8 @@ macro_rules! conformance_tests {
             retry_resets_error_tasks_and_keeps_checkpoints, delete_with_and_without_archive,
             waiting_tasks_resolve_when_a_binding_appears, release_applies_backoff_and_counters,
             deleting_a_todo_task_ends_it_error, uploads_and_node_bindings, update_changes_future_tasks_only,
-            monitor_reports_slow_work_and_retries, batches_claim_in_order_and_fence_each_finish);
+            monitor_reports_slow_work_and_retries, batches_claim_in_order_and_fence_each_finish,
+            releasing_an_adoption_fences_the_holder);
     };
     (@each $factory:expr; $($name:ident),* $(,)?) => {
         $(
@@ -507,4 +508,21 @@ pub fn batches_claim_in_order_and_fence_each_finish(make: Factory<'_>) {
     use TaskState::*;
     assert_eq!(states, [Success, Undone, Failed, Undone, Undone, Undone]);
     assert_eq!(b.claim_batch(&request, 10).unwrap().len(), 2, "two slots freed");
+}
+
+pub fn releasing_an_adoption_fences_the_holder(make: Factory<'_>) {
+    let b = make();
+    let job = simple_job(&*b, "ra", "t");
+    let key = JobKey::of(&job);
+    b.submit(&job, false).unwrap();
+    advance(&*b, &key);
+    let tk = TaskKey::new("ra", "t", "a");
+    assert_eq!(b.release_adoption(&tk).unwrap(), None, "nobody holds it yet");
+    let first = claim(&*b, "w1").expect("claimable");
+    assert_eq!(b.release_adoption(&tk).unwrap(), Some("n1/w1".to_string()));
+    assert!(b.adoptions(None).unwrap().is_empty());
+    assert!(!b.renew(&first.lease, 60_000).unwrap(), "the released holder cannot renew");
+    assert!(!b.finish(&first.lease, &finish(TaskState::Success)).unwrap(), "its result is discarded");
+    let second = claim(&*b, "w2").expect("claimable again");
+    assert!(second.lease.epoch > first.lease.epoch);
 }

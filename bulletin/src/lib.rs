@@ -65,6 +65,10 @@ pub trait Bulletin: Send + std::marker::Sync + 'static {
     /// Deletes a todo task of an alive job: it ends ERROR ("deleted by request") so the step
     /// can finish (D14). Returns the task as it was.
     fn delete_todo_task(&self, key: &TaskKey) -> Result<Option<Task>>;
+    /// Drops the lease on a task (the API's "delete adoption"): the holder's next fenced write
+    /// fails, so it stops and its result is discarded, and the task can be claimed again.
+    /// Returns the `node/worker` that held it, `None` if nobody did.
+    fn release_adoption(&self, key: &TaskKey) -> Result<Option<String>>;
 
     // ---- workers ----
 

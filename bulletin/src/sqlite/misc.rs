@@ -195,6 +195,9 @@ impl Bulletin for SqliteBulletin {
     fn delete_todo_task(&self, key: &TaskKey) -> Result<Option<Task>> {
         self.delete_todo_task_impl(key)
     }
+    fn release_adoption(&self, key: &TaskKey) -> Result<Option<String>> {
+        self.release_adoption_impl(key)
+    }
     fn claim_batch(&self, request: &ClaimRequest, max: usize) -> Result<Vec<Claimed>> {
         self.claim_impl(request, max)
     }

@@ -285,6 +285,28 @@ impl SqliteBulletin {
         })
     }
 
+    pub(super) fn release_adoption_impl(&self, key: &TaskKey) -> Result<Option<String>> {
+        self.write(|tx, ns, _| {
+            let owner: Option<String> = tx
+                .prepare_cached(
+                    "SELECT lease_owner FROM tasks WHERE ns = ?1 AND job_name = ?2 AND trig = ?3 AND task_name = ?4",
+                )?
+                .query_row(params![ns, key.job.job_name, key.job.trigger, key.task_name], |r| r.get(0))
+                .optional()?
+                .flatten();
+            if owner.is_some() {
+                // Clearing the owner is enough to fence the holder out: every write of its lease
+                // checks owner and epoch, and the next claim moves the epoch on.
+                tx.prepare_cached(
+                    "UPDATE tasks SET lease_owner = NULL, lease_expiry = NULL \
+                     WHERE ns = ?1 AND job_name = ?2 AND trig = ?3 AND task_name = ?4",
+                )?
+                .execute(params![ns, key.job.job_name, key.job.trigger, key.task_name])?;
+            }
+            Ok(owner)
+        })
+    }
+
     pub(super) fn counts_impl(&self) -> Result<Counts> {
         self.read(|conn, ns, _| {
             let mut counts = Counts::default();
