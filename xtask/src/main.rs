@@ -3,6 +3,9 @@
 //! - `plugins`: builds the guest components (installing the `wasm32-wasip2` target if needed)
 //!   into `target/plugins/` (examples) and `target/plugins/testing/` (test-only guests).
 //! - `test`: every check CI runs: formatting, clippy, plugins, then all tests.
+//! - `serve`: builds the example executors, then runs `tascreed serve` on the example defines
+//!   (`defines/`) and executors (`target/plugins/`), the embedded SQLite default
+//!   (`tascreed.db`) and 127.0.0.1:7070. Arguments after `--` go to `tascreed serve`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,6 +33,12 @@ enum Cmd {
     Plugins,
     /// Run every check: fmt, clippy, plugins, tests.
     Test,
+    /// Build the example executors and run a node on them and the example defines.
+    Serve {
+        /// Passed to `tascreed serve`, e.g. `cargo xtask serve -- --worker-max-count-per-host 2`.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -38,6 +47,7 @@ fn main() -> Result<()> {
     match cli.command {
         Cmd::Plugins => plugins(&root).map(|_| ()),
         Cmd::Test => test(&root),
+        Cmd::Serve { args } => serve(&root, &args),
     }
 }
 
@@ -121,6 +131,25 @@ fn test(root: &Path) -> Result<()> {
     run(cargo().current_dir(root).args(["test", "--workspace"]).env("TASCREED_PLUGINS_DIR", &plugins_dir))?;
     eprintln!("xtask: all checks passed");
     Ok(())
+}
+
+/// `tascreed serve` from the repo root, so the defaults (`sqlite:tascreed.db`,
+/// `.tascreed-cache/`, 127.0.0.1:7070) land there. Only the top level of `target/plugins` holds
+/// executors: directories are not scanned recursively, so `target/plugins/testing/` stays out.
+fn serve(root: &Path, extra: &[String]) -> Result<()> {
+    plugins(root)?;
+    let mut cmd = cargo();
+    cmd.current_dir(root)
+        .args(["run", "--package", "tascreed", "--", "serve"])
+        .args(["--define-dirs", "defines", "--executor-dirs", "target/plugins"])
+        .args(extra);
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd.status().with_context(|| format!("cannot start {cmd:?}"))?;
+    // Ctrl-C reaches the node too, which shuts down cleanly; a signal is no failure here.
+    if status.success() || status.code().is_none() {
+        return Ok(());
+    }
+    bail!("tascreed serve failed with {status}")
 }
 
 fn host_triple() -> Result<String> {
