@@ -1,14 +1,42 @@
-//! The HTTP API (axum): TasCreed-compatible paths and JSON.
+//! The HTTP API (axum): TasCreed-compatible paths and JSON, with status codes that say what
+//! went wrong (see [`error`] for the error body and ids).
+//!
+//! Areas: [`jobs`] (submit, query, update, retry), [`state`] (the state lists and admin
+//! deletes), [`bans`], [`defines`], [`executors`], plus `/metrics`, `/healthz` and the OpenAPI
+//! document at `/api/openapi.json`, generated from the handlers' `#[utoipa::path]` annotations.
+//!
+//! Bodies: JSON routes accept [`JSON_BODY_LIMIT`] bytes, executor uploads
+//! [`UPLOAD_BODY_LIMIT`]; larger bodies get 413. With `http.token` set, every non-GET request
+//! needs the bearer token ([`auth`]).
+
+pub mod auth;
+pub mod bans;
+pub mod defines;
+pub mod error;
+pub mod executors;
+pub mod extract;
+pub mod jobs;
+pub mod metrics;
+pub mod openapi;
+pub mod state;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
-use tascreed_bulletin::Bulletin;
+use axum::http::{Method, Uri};
+use serde_json::Value;
+use tascreed_bulletin::{Bulletin, BulletinError};
+use tascreed_domain::{Job, Task, TaskState};
 
 use crate::catalog::{DefineCatalog, ExecutorCatalog};
 use crate::config::Config;
 use crate::node::Node;
+pub use error::{ApiError, ErrorBody, ErrorKind};
+
+/// Largest JSON body (requests, defines): 1 MiB.
+pub const JSON_BODY_LIMIT: usize = 1 << 20;
+/// Largest executor upload: 64 MiB.
+pub const UPLOAD_BODY_LIMIT: usize = 64 << 20;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -19,7 +47,66 @@ pub struct AppState {
     pub config: Arc<Config>,
 }
 
+/// The shared state as handlers receive it.
+pub type Shared = axum::extract::State<Arc<AppState>>;
+
+impl AppState {
+    /// Runs a blocking bulletin call off the async runtime (SQLite calls block).
+    pub async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Bulletin) -> Result<T, BulletinError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let b = self.bulletin.clone();
+        tokio::task::spawn_blocking(move || f(&*b))
+            .await
+            .map_err(|e| ApiError::internal(format!("storage call did not complete: {e}")))?
+            .map_err(ApiError::from)
+    }
+
+    /// The bulletin's clock (the one that stamps jobs and tasks), for `slow` and `elapsedMs`.
+    pub async fn now_ms(&self) -> Result<i64, ApiError> {
+        self.db(|b| b.now_ms()).await
+    }
+}
+
+/// A job as the API shows it.
+pub fn job_json(job: &Job, now_ms: i64) -> Value {
+    job.api_json(now_ms)
+}
+
+/// A task as the API shows it: `slow` and `elapsedMs` filled as for jobs (only an unfinished
+/// task can be slow, spec §12).
+pub fn task_json(mut task: Task, now_ms: i64) -> Result<Value, ApiError> {
+    task.elapsed_ms = Some(now_ms.saturating_sub(task.create_time).max(0));
+    task.slow = Some(task.state == TaskState::Undone && task.is_slow(now_ms));
+    serde_json::to_value(&task).map_err(|e| ApiError::internal(format!("cannot render task: {e}")))
+}
+
+/// Tasks as the API shows them.
+pub fn tasks_json(tasks: Vec<Task>, now_ms: i64) -> Result<Value, ApiError> {
+    tasks.into_iter().map(|t| task_json(t, now_ms)).collect::<Result<Vec<_>, _>>().map(Value::Array)
+}
+
 /// All routes.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new().route("/healthz", get(|| async { "ok" })).with_state(state)
+    let (router, doc) = openapi::api().split_for_parts();
+    let doc = Arc::new(serde_json::to_value(&doc).unwrap_or(Value::Null));
+    router
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(axum::Extension(doc))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .with_state(state)
+}
+
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(ErrorKind::Request, format!("no route for {method} {}", uri.path()))
+}
+
+async fn wrong_method(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        ErrorKind::Request,
+        format!("method {method} is not allowed on {}", uri.path()),
+    )
 }
