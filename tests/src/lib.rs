@@ -292,3 +292,49 @@ pub fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) ->
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Raw requests, for API tests that need methods, headers or bodies the helpers above do not
+/// send (wrong content types, tokens, uploads).
+impl Server {
+    /// `method path` with `headers` and `body`; any status is returned, never an error.
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
+        let mut builder = ureq::http::Request::builder().method(method).uri(self.url(path));
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let request = builder.body(body.to_vec()).expect("request");
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        read(agent.run(request).unwrap_or_else(|e| panic!("{method} {path}: {e}")))
+    }
+
+    /// `PUT path` without a body (bans, resumes).
+    pub fn put(&self, path: &str) -> (u16, Value) {
+        self.request("PUT", path, &[], b"")
+    }
+
+    /// `PUT path` with raw bytes (executor uploads).
+    pub fn put_bytes(&self, path: &str, bytes: &[u8]) -> (u16, Value) {
+        self.request("PUT", path, &[("content-type", "application/wasm")], bytes)
+    }
+
+    pub fn delete(&self, path: &str) -> (u16, Value) {
+        self.request("DELETE", path, &[], b"")
+    }
+
+    /// `POST path` with a JSON body given as text (e.g. malformed on purpose).
+    pub fn post_text(&self, path: &str, content_type: &str, body: &str) -> (u16, Value) {
+        self.request("POST", path, &[("content-type", content_type)], body.as_bytes())
+    }
+}
+
+/// Asserts an error answer: status, `errorType`, and a phrase of the message.
+#[track_caller]
+pub fn assert_error(answer: &(u16, Value), status: u16, error_type: &str, phrase: &str) {
+    let (got, body) = answer;
+    assert_eq!(*got, status, "status of {body}");
+    assert_eq!(body["errorType"], error_type, "errorType of {body}");
+    let message = body["errorMessage"].as_str().unwrap_or_default();
+    assert!(message.contains(phrase), "message {message:?} lacks {phrase:?}");
+    let code = body["errorCode"].as_i64().unwrap_or_default();
+    assert!(message.starts_with(&format!("[{code}, {error_type}] ")), "message {message:?} lacks its prefix");
+}
