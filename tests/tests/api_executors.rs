@@ -50,6 +50,8 @@ fn upload_validates_and_serves_executors() {
         assert_eq!(server.get("/api/v1/executor/mine").1["sha256"], sha.as_str(), "previous version untouched");
     }
     assert_error(&server.put_bytes("/api/v1/executor/Bad_Name", &noop), 400, e, "executor name invalid");
+    let too_big = vec![0u8; (64 << 20) + 1];
+    assert_error(&server.put_bytes("/api/v1/executor/mine", &too_big), 413, "TC_FATAL_REQUEST_EXCEPTION", "64 MiB");
     assert_error(&server.put_bytes(&format!("/api/v1/executor/{}", "x".repeat(65)), &noop), 400, e, "name invalid");
 
     // Listing and lookup.

@@ -40,7 +40,11 @@ pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes
     Bytes::from_request(req, state).await.map_err(|r| {
         let status = r.status();
         let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "request body is larger than this endpoint accepts".to_string()
+            format!(
+                "request body is larger than this endpoint accepts (JSON: {} MiB, executor uploads: {} MiB)",
+                super::JSON_BODY_LIMIT >> 20,
+                super::UPLOAD_BODY_LIMIT >> 20
+            )
         } else {
             format!("cannot read the request body: {}", r.body_text())
         };
