@@ -8,6 +8,23 @@
 //! Bodies: JSON routes accept [`JSON_BODY_LIMIT`] bytes, executor uploads
 //! [`UPLOAD_BODY_LIMIT`]; larger bodies get 413. With `http.token` set, every non-GET request
 //! needs the bearer token ([`auth`]).
+//!
+//! # Where we answer differently from TasCreed
+//!
+//! - Status codes: TasCreed answers 500 for every error; we answer 400/401/403/404/405/409/413
+//!   and keep TasCreed's `errorType` and message text ([`error`] has the table).
+//! - Something absent (job, alive job, todo or archived task, adoption, define, executor) is
+//!   404 with the error body; TasCreed answers an empty 200 body, which clients cannot tell from
+//!   a broken proxy.
+//! - Submit: a created job is 201, a duplicate (jobName, trigger) 200 with the existing job.
+//! - Bans: unknown define / alive job is 404 (TasCreed's message); a job-scope JOB_SUBMIT is
+//!   rejected (400) rather than silently stored; bans act at once (they are read inside the
+//!   claim and advance transactions, so `ban.cache.ms` is an upper bound we beat), and a resume
+//!   wakes the workers and advances the affected jobs.
+//! - `DELETE /state/adoption/…` releases the lease: the holder is fenced out (its result is
+//!   discarded) and the task can be picked again.
+//! - Body limits are constants: `http.body.max.bytes`-style keys would have to join the
+//!   documented configuration table, which no deployment has asked for yet.
 
 pub mod auth;
 pub mod bans;
