@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use utoipa_axum::router::OpenApiRouter;
@@ -17,7 +18,8 @@ pub(super) fn routes() -> OpenApiRouter<Arc<AppState>> {
 /// Prometheus text exposition of this node's metrics.
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain")))]
-async fn metrics() -> impl IntoResponse {
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    crate::metrics::catalogs(state.executors.errors().len(), state.defines.errors().len());
     // Rendering walks every series: keep it off the async workers.
     let text = tokio::task::spawn_blocking(crate::metrics::render).await.unwrap_or_default();
     ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)

@@ -157,6 +157,7 @@ async fn delete_alive_job(
     let (k, archive) = (key.clone(), q.archive.unwrap_or(false));
     let (deleted, now) = s.db(move |b| Ok((b.delete_alive_job(&k, archive)?, b.now_ms()?))).await?;
     let job = deleted.ok_or_else(|| ApiError::not_found(ErrorKind::Job, format!("alive job {key} does not exist")))?;
+    crate::metrics::job_opr(&job.job_name, job.state.as_str(), "DELETE");
     Ok(Json(job_json(&job, now)))
 }
 
@@ -171,6 +172,7 @@ async fn delete_todo_task(State(s): Shared, PathArgs((j, t, n)): TaskPath) -> Re
     let (deleted, now) = s.db(move |b| Ok((b.delete_todo_task(&k)?, b.now_ms()?))).await?;
     let deleted =
         deleted.ok_or_else(|| ApiError::not_found(ErrorKind::Task, format!("todo task {task} does not exist")))?;
+    crate::metrics::task_opr(&deleted.job_name, &deleted.step_name, deleted.state.as_str(), "DELETE", 1);
     // Fold the ERROR into its job now rather than at the next sweep.
     s.node.advance(job);
     Ok(Json(task_json(deleted, now)?))
