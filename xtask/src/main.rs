@@ -3,6 +3,10 @@
 //! - `plugins`: builds the guest components (installing the `wasm32-wasip2` target if needed)
 //!   into `target/plugins/` (examples) and `target/plugins/testing/` (test-only guests).
 //! - `test`: every check CI runs: formatting, clippy, plugins, then all tests.
+//! - `bench [--quick] [--only NAME] [--out FILE]`: builds in release (dev with `--quick`) and
+//!   runs the benchmark scenarios against real nodes; prints a table, writes JSON.
+//! - `profile NAME`: runs one bench scenario under `perf record` (or a flamegraph tool) so the
+//!   slow part can be found, not guessed.
 //! - `serve`: builds the example executors, then runs `tascreed serve` on the example defines
 //!   (`defines/`) and executors (`target/plugins/`), the embedded SQLite default
 //!   (`tascreed.db`) and 127.0.0.1:7070. Arguments after `--` go to `tascreed serve`.
@@ -33,6 +37,23 @@ enum Cmd {
     Plugins,
     /// Run every check: fmt, clippy, plugins, tests.
     Test,
+    /// Run the benchmark scenarios (release build; `--quick` runs tiny sizes on a dev build).
+    Bench {
+        /// Every scenario at tiny sizes, as a smoke check of the harness (part of `test`).
+        #[arg(long)]
+        quick: bool,
+        /// Only these scenarios (comma-separated).
+        #[arg(long)]
+        only: Option<String>,
+        /// JSON report path.
+        #[arg(long, default_value = "target/bench/latest.json")]
+        out: PathBuf,
+    },
+    /// Run one bench scenario under a profiler (perf, or cargo flamegraph when installed).
+    Profile {
+        /// The scenario, e.g. burn-down.
+        scenario: String,
+    },
     /// Build the example executors and run a node on them and the example defines.
     Serve {
         /// Passed to `tascreed serve`, e.g. `cargo xtask serve -- --worker-max-count-per-host 2`.
@@ -48,6 +69,8 @@ fn main() -> Result<()> {
         Cmd::Plugins => plugins(&root).map(|_| ()),
         Cmd::Test => test(&root),
         Cmd::Serve { args } => serve(&root, &args),
+        Cmd::Bench { quick, only, out } => bench(&root, quick, only.as_deref(), &out),
+        Cmd::Profile { scenario } => profile(&root, &scenario),
     }
 }
 
@@ -129,6 +152,9 @@ fn test(root: &Path) -> Result<()> {
         .args(["--workspace", "--target", host_triple()?.as_str()])
         .env("CARGO_TARGET_DIR", root.join("plugins/target")))?;
     run(cargo().current_dir(root).args(["test", "--workspace"]).env("TASCREED_PLUGINS_DIR", &plugins_dir))?;
+    // The bench harness at tiny sizes, on the dev build the tests already made (a release build
+    // here would compile wasmtime a second time): proves it runs, asserts nothing about speed.
+    bench(root, true, None, &root.join("target/bench/quick.json"))?;
     eprintln!("xtask: all checks passed");
     Ok(())
 }
@@ -150,6 +176,77 @@ fn serve(root: &Path, extra: &[String]) -> Result<()> {
         return Ok(());
     }
     bail!("tascreed serve failed with {status}")
+}
+
+fn git_revision(root: &Path) -> String {
+    Command::new("git")
+        .current_dir(root)
+        .args(["describe", "--always", "--dirty"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Builds `tascreed` and the bench harness, then runs the scenarios.
+fn bench(root: &Path, quick: bool, only: Option<&str>, out: &Path) -> Result<()> {
+    let plugins_dir = plugins(root)?;
+    let profile = if quick { "dev" } else { "release" };
+    let dir = if quick { "debug" } else { "release" };
+    run(cargo().current_dir(root).args(["build", "--profile", profile, "-p", "tascreed", "-p", "tascreed-bench"]))?;
+    let target = root.join("target").join(dir);
+    let mut cmd = Command::new(target.join("tascreed-bench"));
+    cmd.current_dir(root)
+        .arg("--binary")
+        .arg(target.join("tascreed"))
+        .arg("--plugins")
+        .arg(&plugins_dir)
+        .arg("--out")
+        .arg(out)
+        .args(["--revision", &git_revision(root), "--profile", profile]);
+    if quick {
+        cmd.arg("--quick");
+    }
+    if let Some(only) = only {
+        cmd.args(["--only", only]);
+    }
+    run(&mut cmd)
+}
+
+/// One scenario under `perf record -g` (report in target/bench/perf.data), or under
+/// `cargo flamegraph` when that is installed; says how to get either when neither is.
+fn profile(root: &Path, scenario: &str) -> Result<()> {
+    let plugins_dir = plugins(root)?;
+    run(cargo().current_dir(root).args(["build", "--release", "-p", "tascreed", "-p", "tascreed-bench"]))?;
+    let target = root.join("target/release");
+    let args = [
+        "--binary".to_string(),
+        target.join("tascreed").display().to_string(),
+        "--plugins".into(),
+        plugins_dir.display().to_string(),
+        "--only".into(),
+        scenario.into(),
+        "--out".into(),
+        root.join("target/bench/profile.json").display().to_string(),
+    ];
+    let bench_bin = target.join("tascreed-bench");
+    if Command::new("perf").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        let data = root.join("target/bench/perf.data");
+        std::fs::create_dir_all(root.join("target/bench"))?;
+        run(Command::new("perf").arg("record").arg("-g").arg("-o").arg(&data).arg(&bench_bin).args(&args))?;
+        eprintln!("xtask: profile in {}; read it with `perf report -i {}`", data.display(), data.display());
+        return Ok(());
+    }
+    if Command::new("flamegraph").arg("--help").output().is_ok_and(|o| o.status.success()) {
+        let svg = root.join("target/bench/flamegraph.svg");
+        run(Command::new("flamegraph").arg("-o").arg(&svg).arg("--").arg(&bench_bin).args(&args))?;
+        eprintln!("xtask: flamegraph in {}", svg.display());
+        return Ok(());
+    }
+    bail!(
+        "no profiler found: install one with `apt-get install linux-perf` (perf) or `cargo install flamegraph`, then run again"
+    )
 }
 
 fn host_triple() -> Result<String> {
