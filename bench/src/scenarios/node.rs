@@ -19,8 +19,21 @@ async fn blocking<T: Send + 'static>(
 
 pub async fn burn_down(c: &Ctx) -> anyhow::Result<Outcome> {
     let mut out = Outcome::new("burn-down", ">= 20 000 tasks/s");
-    let n = c.size(100_000, 300);
-    let (b, _) = c.bulletin("burn-down")?;
+    // 10 000 is the size issue 4 reports; 100 000 the bench target.
+    let sizes: Vec<usize> = if c.quick { vec![300] } else { vec![10_000, 100_000] };
+    let mut last = 0.0;
+    for n in sizes {
+        let rate = burn(c, n, &mut out).await?;
+        out.figure(format!("{n} tasks/s"), rate.round());
+        last = rate;
+    }
+    out.headline = format!("{last:.0} tasks/s");
+    out.met = Some(last >= 20_000.0);
+    Ok(out)
+}
+
+async fn burn(c: &Ctx, n: usize, out: &mut Outcome) -> anyhow::Result<f64> {
+    let (b, _) = c.bulletin(&format!("burn-down-{n}"))?;
     let define = format!(
         r#"{{"jobName":"burn","steps":[{{"stepName":"s","stepType":"SHARD","executor":"noop","shardConf":{{"shard":{n},"maxTaskCount":{n}}}}}]}}"#
     );
@@ -35,11 +48,9 @@ pub async fn burn_down(c: &Ctx) -> anyhow::Result<Outcome> {
     let secs = start.elapsed().as_secs_f64();
     node.shutdown().await;
     anyhow::ensure!(job.state == JobState::Success, "burn-down job ended {:?}", job.state);
-    let rate = created as f64 / secs;
-    out.figure("tasks", created).figure("seconds", format!("{secs:.2}")).figure("workers", node.config().workers);
-    out.headline = format!("{rate:.0} tasks/s");
-    out.met = Some(rate >= 20_000.0);
-    Ok(out)
+    out.figure(format!("{n}: seconds (node start to job archived)"), format!("{secs:.2}"));
+    out.figure("workers", node.config().workers);
+    Ok(created as f64 / secs)
 }
 
 const SIMPLE: &str = r#"{"jobName":"one","steps":[{"stepName":"a","executor":"noop"}]}"#;
