@@ -29,7 +29,7 @@ macro_rules! conformance_tests {
             waiting_tasks_resolve_when_a_binding_appears, release_applies_backoff_and_counters,
             deleting_a_todo_task_ends_it_error, uploads_and_node_bindings, update_changes_future_tasks_only,
             monitor_reports_slow_work_and_retries, batches_claim_in_order_and_fence_each_finish,
-            releasing_an_adoption_fences_the_holder);
+            releasing_an_adoption_fences_the_holder, a_stopping_node_releases_its_leases);
     };
     (@each $factory:expr; $($name:ident),* $(,)?) => {
         $(
@@ -525,4 +525,33 @@ pub fn releasing_an_adoption_fences_the_holder(make: Factory<'_>) {
     assert!(!b.finish(&first.lease, &finish(TaskState::Success)).unwrap(), "its result is discarded");
     let second = claim(&*b, "w2").expect("claimable again");
     assert!(second.lease.epoch > first.lease.epoch);
+}
+
+pub fn a_stopping_node_releases_its_leases(make: Factory<'_>) {
+    let b = make();
+    let job = job_of(
+        r#"{"jobName":"rn","steps":[{"stepName":"s","stepType":"SHARD","executor":"x","shardConf":{"shard":3}}]}"#,
+        r#"{"jobName":"rn","trigger":"t"}"#,
+        &*b,
+    );
+    b.submit(&job, false).unwrap();
+    advance(&*b, &JobKey::of(&job));
+    let request = |node: &str| ClaimRequest {
+        node: node.into(),
+        worker: "w".into(),
+        executors: vec!["x".into()],
+        lease_ms: 60_000,
+        max_overall: 10,
+    };
+    let mine = b.claim_batch(&request("n1"), 2).unwrap();
+    let other = b.claim_batch(&request("n10"), 1).unwrap();
+    assert_eq!((mine.len(), other.len()), (2, 1));
+    assert!(b.save_checkpoint(&mine[0].lease, b"3", None, 60_000).unwrap());
+    assert_eq!(b.release_node("n1").unwrap(), 2, "only n1's leases, not n10's");
+    assert!(!b.finish(&mine[1].lease, &finish(TaskState::Success)).unwrap(), "the stopped node is fenced out");
+    let resumed = b.claim_batch(&request("n2"), 5).unwrap();
+    assert_eq!(resumed.len(), 2);
+    assert_eq!(resumed[0].checkpoint.as_deref(), Some(&b"3"[..]), "and its checkpoint is kept");
+    let owners: Vec<String> = b.adoptions(None).unwrap().into_iter().map(|(_, owner)| owner).collect();
+    assert_eq!(owners.iter().filter(|o| *o == "n10/w").count(), 1, "n10 keeps its lease: {owners:?}");
 }

@@ -97,6 +97,9 @@ pub trait Bulletin: Send + std::marker::Sync + 'static {
     /// Drops the lease of a task without counting anything (e.g. picking paused); `false` when
     /// fenced out.
     fn unclaim(&self, lease: &Lease) -> Result<bool>;
+    /// Drops every lease a stopping node holds, so other nodes resume its tasks at once rather
+    /// than after the lease expires; returns how many.
+    fn release_node(&self, node: &str) -> Result<usize>;
     /// Clears expired leases so their tasks can be claimed again; returns how many.
     fn expire_leases(&self) -> Result<usize>;
     /// Gives executor-less todo tasks the executor a binding now names; returns how many.

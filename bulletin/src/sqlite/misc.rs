@@ -219,6 +219,9 @@ impl Bulletin for SqliteBulletin {
     fn unclaim(&self, lease: &Lease) -> Result<bool> {
         self.unclaim_impl(lease)
     }
+    fn release_node(&self, node: &str) -> Result<usize> {
+        self.release_node_impl(node)
+    }
     fn expire_leases(&self) -> Result<usize> {
         self.expire_leases_impl()
     }

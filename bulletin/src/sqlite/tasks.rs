@@ -285,6 +285,19 @@ impl SqliteBulletin {
         })
     }
 
+    pub(super) fn release_node_impl(&self, node: &str) -> Result<usize> {
+        self.write(|tx, ns, _| {
+            // Owners read `node/worker`; a prefix match would also catch `node2/…`, so compare
+            // the node part exactly.
+            Ok(tx
+                .prepare_cached(
+                    "UPDATE tasks SET lease_owner = NULL, lease_expiry = NULL WHERE ns = ?1 AND lease_owner IS NOT NULL \
+                     AND substr(lease_owner, 1, length(?2) + 1) = ?2 || '/'",
+                )?
+                .execute(params![ns, node])?)
+        })
+    }
+
     pub(super) fn release_adoption_impl(&self, key: &TaskKey) -> Result<Option<String>> {
         self.write(|tx, ns, _| {
             let owner: Option<String> = tx

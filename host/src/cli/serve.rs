@@ -56,7 +56,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let service = Service::start(config).await?;
         println!("tascreed listening on http://{}", service.local_addr());
-        tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+        // SIGINT (Ctrl-C) and SIGTERM (service managers) both stop gracefully: running tasks
+        // are released to other nodes instead of waiting out their leases.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("cannot wait for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
         tracing::info!("shutting down");
         service.shutdown().await;
         Ok(ExitCode::SUCCESS)

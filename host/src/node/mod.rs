@@ -247,8 +247,8 @@ impl Node {
         Ok(job)
     }
 
-    /// Stops workers (a running task is abandoned: its lease expires and another node resumes
-    /// it from its last checkpoint) and the advancer.
+    /// Stops workers and the advancer. A running task is abandoned and its lease released, so
+    /// another node resumes it from its last checkpoint at once.
     pub async fn shutdown(&self) {
         self.shared.stopping.set();
         self.shared.work.notify_waiters();
@@ -256,6 +256,14 @@ impl Node {
         for t in tasks {
             t.abort();
             let _ = t.await;
+        }
+        // Hand this node's tasks to the others now instead of after their leases expire: their
+        // last checkpoints are kept, and any late write from an aborted run is fenced out.
+        let node = self.shared.config.node_id.clone();
+        match db(&self.shared.bulletin, move |b| b.release_node(&node)).await {
+            Ok(n) if n > 0 => tracing::info!(tasks = n, "released this node's leases"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot release this node's leases; they will expire"),
         }
         self.shared.advancer.stop();
         let thread = self.advancer_thread.lock().unwrap_or_else(|e| e.into_inner()).take();
