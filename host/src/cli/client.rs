@@ -132,6 +132,8 @@ fn api_error(method: &str, path: &str, status: u16, body: &Value) -> String {
     let message = body.get("errorMessage").and_then(Value::as_str);
     let kind = body.get("errorType").and_then(Value::as_str);
     match (message, kind) {
+        // TasCreed's messages already start with "[id, TYPE]".
+        (Some(m), Some(k)) if m.contains(k) => format!("{m} (HTTP {status})"),
         (Some(m), Some(k)) => format!("{m} ({k}, HTTP {status})"),
         (Some(m), None) => format!("{m} (HTTP {status})"),
         _ => match body {
@@ -142,5 +144,28 @@ fn api_error(method: &str, path: &str, status: u16, body: &Value) -> String {
             Value::String(s) => format!("{method} {path}: HTTP {status}: {}", s.trim()),
             other => format!("{method} {path}: HTTP {status}: {other}"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn error_answers_read_as_the_servers_message() {
+        let tc = json!({"errorCode": 400200, "errorType": "TC_FATAL_JOB_EXCEPTION",
+                        "errorMessage": "[400200, TC_FATAL_JOB_EXCEPTION] create new job fails: job define x not found"});
+        assert_eq!(
+            api_error("POST", "/api/v1/job", 404, &tc),
+            "[400200, TC_FATAL_JOB_EXCEPTION] create new job fails: job define x not found (HTTP 404)"
+        );
+        let plain = json!({"errorType": "TC_FATAL_EXECUTOR_EXCEPTION", "errorMessage": "executor x rejected"});
+        assert_eq!(api_error("PUT", "/p", 400, &plain), "executor x rejected (TC_FATAL_EXECUTOR_EXCEPTION, HTTP 400)");
+        assert_eq!(
+            api_error("GET", "/nope", 404, &Value::Null),
+            "GET /nope: HTTP 404 Not Found (is the server a tascreed with this API?)"
+        );
+        assert_eq!(api_error("GET", "/x", 502, &json!("bad gateway")), "GET /x: HTTP 502: bad gateway");
     }
 }

@@ -73,6 +73,10 @@ fn list_executors(json: bool, remote: &Remote) -> Result<ExitCode> {
     } else {
         println!("{}", table(&executors));
     }
+    // Files of `executor.dirs` that failed to load: they run nothing until fixed.
+    for e in reply.body.get("errors").and_then(Value::as_array).into_iter().flatten() {
+        println!("ERROR {}: {}", cell(e.get("file")), cell(e.get("message")));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
