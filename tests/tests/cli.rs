@@ -111,7 +111,6 @@ const DEMO: &str = r#"{"jobName": "demo", "steps": [
      "params": {"end": "1000"}, "dependency": {"doneSteps": ["prep"]}}]}"#;
 
 #[test]
-#[ignore = "needs the HTTP API routes (host/src/api), in progress"]
 fn submit_then_watch_the_status_to_success() {
     let ws = Workspace::new();
     ws.define("demo", DEMO);
@@ -154,7 +153,8 @@ fn submit_then_watch_the_status_to_success() {
     // The one-shot status of an unfinished job exits 0 with its bars as text.
     let out = ok(tascreed(&["status", "slow", "s1", "--server", base]));
     assert!(out.starts_with("slow/s1  ["), "{out}");
-    assert!(out.lines().any(|l| l.starts_with("  wait ") && l.contains("UNDONE")), "{out}");
+    assert!(out.lines().next().is_some_and(|l| l.ends_with("0.00%  UNDONE")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("  wait  ") && l.contains("executor scripted")), "{out}");
 
     // Failures carry the server's own message.
     let out = tascreed(&["submit", "--server", base, "--job", "nope", "--trigger", "t1"]);
@@ -163,7 +163,6 @@ fn submit_then_watch_the_status_to_success() {
 }
 
 #[test]
-#[ignore = "needs the HTTP API routes (host/src/api), in progress"]
 fn watch_exits_1_when_the_job_fails() {
     let ws = Workspace::new();
     ws.define(
@@ -178,7 +177,6 @@ fn watch_exits_1_when_the_job_fails() {
 }
 
 #[test]
-#[ignore = "needs the HTTP API routes (host/src/api), in progress"]
 fn executor_put_then_list_shows_it() {
     let ws = Workspace::new();
     let server = ws.serve(&[]);
