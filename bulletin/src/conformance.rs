@@ -29,7 +29,8 @@ macro_rules! conformance_tests {
             waiting_tasks_resolve_when_a_binding_appears, release_applies_backoff_and_counters,
             deleting_a_todo_task_ends_it_error, uploads_and_node_bindings, update_changes_future_tasks_only,
             monitor_reports_slow_work_and_retries, batches_claim_in_order_and_fence_each_finish,
-            releasing_an_adoption_fences_the_holder, a_stopping_node_releases_its_leases);
+            releasing_an_adoption_fences_the_holder, a_stopping_node_releases_its_leases,
+            claims_prefer_the_emptier_step);
     };
     (@each $factory:expr; $($name:ident),* $(,)?) => {
         $(
@@ -554,4 +555,32 @@ pub fn a_stopping_node_releases_its_leases(make: Factory<'_>) {
     assert_eq!(resumed[0].checkpoint.as_deref(), Some(&b"3"[..]), "and its checkpoint is kept");
     let owners: Vec<String> = b.adoptions(None).unwrap().into_iter().map(|(_, owner)| owner).collect();
     assert_eq!(owners.iter().filter(|o| *o == "n10/w").count(), 1, "n10 keeps its lease: {owners:?}");
+}
+
+/// Spec §10.3 item 3 (TC-62): at equal priority, the step with the larger share of unclaimed
+/// todo tasks goes first, whatever the names say; so a busy early-named job cannot starve others.
+pub fn claims_prefer_the_emptier_step(make: Factory<'_>) {
+    let b = make();
+    for (name, shards) in [("a", 3), ("b", 2)] {
+        let job = job_of(
+            &format!(
+                r#"{{"jobName":"{name}","steps":[{{"stepName":"s","stepType":"SHARD","executor":"x","shardConf":{{"shard":{shards}}}}}]}}"#
+            ),
+            &format!(r#"{{"jobName":"{name}","trigger":"t"}}"#),
+            &*b,
+        );
+        b.submit(&job, false).unwrap();
+        advance(&*b, &JobKey::of(&job));
+    }
+    let first = claim(&*b, "w1").unwrap();
+    assert_eq!(first.task.job_name, "a", "equal rates (1000): names decide");
+    let second = claim(&*b, "w2").unwrap();
+    assert_eq!(second.task.job_name, "b", "a's rate is now 666, b's 1000");
+    let third = claim(&*b, "w3").unwrap();
+    assert_eq!(third.task.job_name, "a", "a 666 vs b 500");
+    assert!(b.finish(&first.lease, &finish(TaskState::Success)).unwrap());
+    // a: 2 todo, 1 held → 500; b: 2 todo, 1 held → 500: names again.
+    assert_eq!(claim(&*b, "w4").unwrap().task.job_name, "a");
+    assert_eq!(claim(&*b, "w5").unwrap().task.job_name, "b");
+    assert!(claim(&*b, "w6").is_none());
 }

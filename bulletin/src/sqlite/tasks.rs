@@ -55,28 +55,44 @@ impl SqliteBulletin {
                     }
                 }
             }
-            let mut args: Vec<Value> = vec![Value::Text(ns.to_string()), Value::Integer(now)];
-            let mut sql = format!(
-                "SELECT job_name, trig, task_name FROM tasks WHERE ns = ?1 AND state = 'UNDONE' AND lease_owner IS NULL \
-                 AND after_ms <= ?2 AND executor IN ({})",
-                placeholders(&mut args, &req.executors)
-            );
-            if !banned_defines.is_empty() {
-                sql += &format!(" AND job_name NOT IN ({})", placeholders(&mut args, &banned_defines));
-            }
-            if !banned_jobs.is_empty() {
-                sql += &format!(" AND (job_name || '/' || trig) NOT IN ({})", placeholders(&mut args, &banned_jobs));
-            }
-            args.push(Value::Integer(i64::try_from(room).unwrap_or(1)));
-            sql += &format!(
-                " ORDER BY priority DESC, job_name, trig, type_order, step_name, position LIMIT ?{}",
-                args.len()
-            );
-            let picked: Vec<(String, String, String)> = {
-                let mut stmt = tx.prepare_cached(&sql)?;
-                let rows = stmt.query_map(params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            // Steps in pick order (spec §10.3): priority, then empty rate (the share of the
+            // step's todo tasks nobody holds), then names; then each step's tasks by position.
+            let steps: Vec<(String, String, String)> = {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT job_name, trig, step_name FROM step_load WHERE ns = ?1 AND todo > adopted \
+                     ORDER BY priority DESC, (todo - adopted) * 1000 / todo DESC, job_name, trig, type_order, step_name",
+                )?;
+                let rows = stmt.query_map(params![ns], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
                 rows.collect::<rusqlite::Result<Vec<_>>>()?
             };
+            let mut picked: Vec<(String, String, String)> = Vec::new();
+            for (job_name, trigger, step_name) in steps {
+                if picked.len() >= room {
+                    break;
+                }
+                if banned_defines.contains(&job_name) || banned_jobs.contains(&format!("{job_name}/{trigger}")) {
+                    continue;
+                }
+                let mut args: Vec<Value> = vec![
+                    Value::Text(ns.to_string()),
+                    Value::Text(job_name.clone()),
+                    Value::Text(trigger.clone()),
+                    Value::Text(step_name),
+                    Value::Integer(now),
+                    Value::Integer(i64::try_from(room - picked.len()).unwrap_or(1)),
+                ];
+                let sql = format!(
+                    "SELECT task_name FROM tasks WHERE ns = ?1 AND job_name = ?2 AND trig = ?3 AND step_name = ?4 \
+                     AND state = 'UNDONE' AND lease_owner IS NULL AND after_ms <= ?5 AND executor IN ({}) \
+                     ORDER BY position LIMIT ?6",
+                    placeholders(&mut args, &req.executors)
+                );
+                let mut stmt = tx.prepare_cached(&sql)?;
+                let rows = stmt.query_map(params_from_iter(args), |r| r.get::<_, String>(0))?;
+                for task in rows {
+                    picked.push((job_name.clone(), trigger.clone(), task?));
+                }
+            }
             let owner = format!("{}/{}", req.node, req.worker);
             let mut claimed = Vec::with_capacity(picked.len());
             for (job_name, trigger, task_name) in picked {
