@@ -178,6 +178,11 @@ fn serve(root: &Path, extra: &[String]) -> Result<()> {
     bail!("tascreed serve failed with {status}")
 }
 
+/// Where cargo puts builds: `CARGO_TARGET_DIR` when set, else `<root>/target`.
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
+}
+
 fn git_revision(root: &Path) -> String {
     Command::new("git")
         .current_dir(root)
@@ -195,7 +200,7 @@ fn bench(root: &Path, quick: bool, only: Option<&str>, out: &Path) -> Result<()>
     let profile = if quick { "dev" } else { "release" };
     let dir = if quick { "debug" } else { "release" };
     run(cargo().current_dir(root).args(["build", "--profile", profile, "-p", "tascreed", "-p", "tascreed-bench"]))?;
-    let target = root.join("target").join(dir);
+    let target = target_dir(root).join(dir);
     let mut cmd = Command::new(target.join("tascreed-bench"));
     cmd.current_dir(root)
         .arg("--binary")
@@ -219,7 +224,7 @@ fn bench(root: &Path, quick: bool, only: Option<&str>, out: &Path) -> Result<()>
 fn profile(root: &Path, scenario: &str) -> Result<()> {
     let plugins_dir = plugins(root)?;
     run(cargo().current_dir(root).args(["build", "--release", "-p", "tascreed", "-p", "tascreed-bench"]))?;
-    let target = root.join("target/release");
+    let target = target_dir(root).join("release");
     let args = [
         "--binary".to_string(),
         target.join("tascreed").display().to_string(),
