@@ -397,7 +397,10 @@ async fn racing_submits_create_one_job() {
     h.wait_state("simple", "race", JobState::Success).await;
     assert_eq!(h.tasks("simple", "race").await.len(), 1);
 
-    // A unique define with N different triggers at once.
+    // A unique define with N different triggers at once. Picking is paused so the winner stays
+    // alive through the race: a job that already finished and was archived would rightly let a
+    // later trigger in.
+    h.call(|b| b.set_ban(&BanScope::Global, BanLevel::TaskPick)).await;
     let barrier = Arc::new(tokio::sync::Barrier::new(N));
     let mut set = tokio::task::JoinSet::new();
     for i in 0..N {
@@ -423,12 +426,18 @@ async fn racing_submits_create_one_job() {
         stored += usize::from(h.job("uniq", &format!("u{i}")).await.is_some());
     }
     assert_eq!(stored, 1, "refused triggers store nothing");
+    h.call(|b| b.remove_ban(&BanScope::Global)).await;
+    h.node().wake_workers();
+    h.wait_state("uniq", &format!("u{}", winners[0]), JobState::Success).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn racing_submits_through_separate_connections_create_one_job() {
     // Separate SQLite connections stand for separate processes on one database file.
     let h = Harness::new(&[]).await;
+    // Nothing may run meanwhile: a unique job that finished and was archived would rightly let a
+    // later trigger in.
+    h.call(|b| b.set_ban(&BanScope::Global, BanLevel::TaskCreate)).await;
     let simple = JobDefine::load(&with_executor(SIMPLE, "noop"), Default::default()).unwrap();
     let uniq = JobDefine::load(&with_executor(UNIQ, "noop"), Default::default()).unwrap();
     let now = h.call(|b| b.now_ms()).await;
