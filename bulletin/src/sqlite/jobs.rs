@@ -42,29 +42,36 @@ pub(super) fn insert_job(
 }
 
 fn save_job(tx: &Transaction<'_>, ns: &str, job: &Job, version: i64, wake_at: Option<i64>) -> Result<bool> {
+    save_job_body(tx, ns, job, &job.to_json(), version, wake_at)
+}
+
+/// [`save_job`] with the body serialized beforehand (outside the write lock).
+fn save_job_body(
+    tx: &Transaction<'_>,
+    ns: &str,
+    job: &Job,
+    body: &str,
+    version: i64,
+    wake_at: Option<i64>,
+) -> Result<bool> {
     let n = tx
         .prepare_cached(
             "UPDATE jobs SET state = ?4, version = version + 1, wake_at = ?5, modify_time = ?6, body = ?7 \
              WHERE ns = ?1 AND job_name = ?2 AND trig = ?3 AND version = ?8",
         )?
-        .execute(params![
-            ns,
-            job.job_name,
-            job.trigger,
-            job.state.as_str(),
-            wake_at,
-            job.modify_time,
-            job.to_json(),
-            version
-        ])?;
+        .execute(params![ns, job.job_name, job.trigger, job.state.as_str(), wake_at, job.modify_time, body, version])?;
     Ok(n == 1)
 }
 
 fn archive_job(tx: &Transaction<'_>, ns: &str, job: &Job, now: i64) -> Result<()> {
+    archive_job_body(tx, ns, job, &job.to_json(), now)
+}
+
+fn archive_job_body(tx: &Transaction<'_>, ns: &str, job: &Job, body: &str, now: i64) -> Result<()> {
     tx.prepare_cached(
         "INSERT OR REPLACE INTO archive_jobs (ns, job_name, trig, state, archived_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![ns, job.job_name, job.trigger, job.state.as_str(), now, job.to_json()])?;
+    .execute(params![ns, job.job_name, job.trigger, job.state.as_str(), now, body])?;
     tx.prepare_cached("DELETE FROM jobs WHERE ns = ?1 AND job_name = ?2 AND trig = ?3")?.execute(params![
         ns,
         job.job_name,
@@ -112,17 +119,13 @@ pub(super) fn ban_level(tx: &rusqlite::Connection, ns: &str, key: &JobKey) -> Re
     Ok(rank.and_then(BanLevel::from_rank))
 }
 
-/// Folds the job's unfolded finished tasks into it and marks them folded; true if the job changed.
-fn fold_finished(tx: &Transaction<'_>, ns: &str, job: &mut Job, now: i64, out: &mut Advanced) -> Result<bool> {
-    let key = JobKey::of(job);
-    let finished = rows::job_tasks_where(tx, ns, &key, "folded = 0")?;
+/// Applies finished tasks to the job (no I/O); true if the job changed.
+fn apply_finished(job: &mut Job, finished: &[Task], now: i64, out: &mut Advanced) -> bool {
     if finished.is_empty() {
-        return Ok(false);
+        return false;
     }
     let list: Vec<FinishedTask> = finished.iter().map(FinishedTask::from).collect();
     let report = job.fold(&list, now);
-    tx.prepare_cached("UPDATE tasks SET folded = 1 WHERE ns = ?1 AND job_name = ?2 AND trig = ?3 AND folded = 0")?
-        .execute(params![ns, key.job_name, key.trigger])?;
     out.folded = finished.len();
     out.folded_tasks = finished
         .iter()
@@ -134,7 +137,35 @@ fn fold_finished(tx: &Transaction<'_>, ns: &str, job: &mut Job, now: i64, out: &
         })
         .collect();
     out.warnings.extend(report.warnings);
-    Ok(report.changed)
+    report.changed
+}
+
+/// Marks exactly these finished tasks folded (others may have finished since they were read).
+fn mark_folded(tx: &Transaction<'_>, ns: &str, finished: &[Task]) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "UPDATE tasks SET folded = 1 WHERE ns = ?1 AND job_name = ?2 AND trig = ?3 AND task_name = ?4 AND folded = 0",
+    )?;
+    for t in finished {
+        stmt.execute(params![ns, t.job_name, t.trigger, t.task_name])?;
+    }
+    Ok(())
+}
+
+/// Folds the job's unfolded finished tasks into it and marks them folded, inside `tx`.
+fn fold_finished(tx: &Transaction<'_>, ns: &str, job: &mut Job, now: i64, out: &mut Advanced) -> Result<bool> {
+    let finished = rows::job_tasks_where(tx, ns, &JobKey::of(job), "folded = 0")?;
+    let changed = apply_finished(job, &finished, now, out);
+    mark_folded(tx, ns, &finished)?;
+    Ok(changed)
+}
+
+/// What an advance reads before it computes.
+struct Snapshot {
+    job: Job,
+    version: i64,
+    finished: Vec<Task>,
+    create_banned: bool,
+    now: i64,
 }
 
 impl SqliteBulletin {
@@ -181,46 +212,75 @@ impl SqliteBulletin {
         })
     }
 
+    /// Three phases, so the write lock is held only to write: read a snapshot (job, its
+    /// unfolded finished tasks, its bans) on the reader connection; fold, create and serialize
+    /// with no lock held (a job of a large step carries a large task-state map, and this is the
+    /// costly part); then write in one short transaction that first checks the job's version.
+    /// A job that changed meanwhile (another node's advance, an admin call) is read again.
     pub(super) fn advance_impl(&self, key: &JobKey, bindings: &[Binding], budget: usize) -> Result<Advanced> {
-        self.write(|tx, ns, now| {
-            let mut out = Advanced::default();
-            let Some((mut job, version)) = load_alive_job(tx, ns, key)? else {
-                return Ok(out);
+        for _ in 0..8 {
+            let snapshot = self.read(|conn, ns, now| {
+                let tx = conn.unchecked_transaction()?;
+                let Some((job, version)) = load_alive_job(&tx, ns, key)? else {
+                    return Ok(None);
+                };
+                let finished = rows::job_tasks_where(&tx, ns, key, "folded = 0")?;
+                let create_banned = ban_level(&tx, ns, key)?.is_some_and(|l| l >= BanLevel::TaskCreate);
+                Ok(Some(Snapshot { job, version, finished, create_banned, now }))
+            })?;
+            let Some(Snapshot { mut job, version, finished, create_banned, now }) = snapshot else {
+                return Ok(Advanced::default());
             };
-            out.found = true;
-            // Change flags, not a before/after comparison: a job of a large step carries a big
-            // task-state map, and cloning and comparing it on every advance is wasted work.
-            let mut changed = fold_finished(tx, ns, &mut job, now, &mut out)?;
-            let create_banned = ban_level(tx, ns, key)?.is_some_and(|l| l >= BanLevel::TaskCreate);
+            let mut out = Advanced { found: true, ..Advanced::default() };
+            let mut changed = apply_finished(&mut job, &finished, now, &mut out);
             let creation = if create_banned { None } else { Some(job.create_tasks(now, budget)) };
+            let mut new_tasks: Vec<(&Task, Option<&str>)> = Vec::new();
             if let Some(creation) = &creation {
                 changed |= creation.changed;
                 for task in &creation.tasks {
                     let explicit = task.executor.as_ref().map(|e| e.name.as_str());
-                    let executor = resolve_executor(explicit, &task.job_name, &task.step_name, bindings);
-                    insert_task(tx, ns, task, executor)?;
-                }
-                out.created = creation.tasks.len();
-                for task in &creation.tasks {
+                    new_tasks.push((task, resolve_executor(explicit, &task.job_name, &task.step_name, bindings)));
                     match out.created_by_step.iter_mut().find(|(s, _)| *s == task.step_name) {
                         Some((_, n)) => *n += 1,
                         None => out.created_by_step.push((task.step_name.clone(), 1)),
                     }
                 }
+                out.created = creation.tasks.len();
                 out.more = creation.tasks.len() >= budget && budget > 0;
             }
             out.wake_at_ms = job.next_wake_ms(now);
             out.state = Some(job.state);
             out.job_times = Some((job.create_time, job.modify_time));
-            if job.state.can_auto_archive() {
-                archive_job(tx, ns, &job, now)?;
-                out.archived = true;
-            } else if changed && !save_job(tx, ns, &job, version, out.wake_at_ms)? {
-                // Unreachable under SQLite's single writer; kept for stores with real concurrency.
-                return Err(crate::BulletinError::Invalid(format!("job {key} changed concurrently")));
+            let archive = job.state.can_auto_archive();
+            if !changed && !archive && finished.is_empty() && new_tasks.is_empty() {
+                return Ok(out);
             }
-            Ok(out)
-        })
+            let body = job.to_json();
+            let committed = self.write(|tx, ns, now| {
+                let current: Option<i64> = tx
+                    .prepare_cached("SELECT version FROM jobs WHERE ns = ?1 AND job_name = ?2 AND trig = ?3")?
+                    .query_row(params![ns, key.job_name, key.trigger], |r| r.get(0))
+                    .optional()?;
+                if current != Some(version) {
+                    return Ok(false);
+                }
+                mark_folded(tx, ns, &finished)?;
+                for (task, executor) in &new_tasks {
+                    insert_task(tx, ns, task, *executor)?;
+                }
+                if archive {
+                    archive_job_body(tx, ns, &job, &body, now)?;
+                } else if changed {
+                    save_job_body(tx, ns, &job, &body, version, out.wake_at_ms)?;
+                }
+                Ok(true)
+            })?;
+            if committed {
+                out.archived = archive;
+                return Ok(out);
+            }
+        }
+        Err(crate::BulletinError::Invalid(format!("job {key} kept changing during advance; try again")))
     }
 
     pub(super) fn jobs_to_advance_impl(&self) -> Result<Vec<JobKey>> {
