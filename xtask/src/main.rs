@@ -105,6 +105,42 @@ fn ensure_guest_target() -> Result<()> {
         .with_context(|| format!("cannot install the {GUEST_TARGET} target (is the network reachable?)"))
 }
 
+/// Test counts summed over every `test result:` line.
+#[derive(Default)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+/// Runs a `cargo test`, echoing its output and adding up its results.
+fn run_tests(cmd: &mut Command, totals: &mut Totals) -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    eprintln!("xtask: running {cmd:?}");
+    let mut child =
+        cmd.stdout(std::process::Stdio::piped()).spawn().with_context(|| format!("cannot start {cmd:?}"))?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.context("cannot read test output")?;
+        println!("{line}");
+        if let Some(rest) = line.trim().strip_prefix("test result: ") {
+            let count = |word: &str| -> u64 {
+                rest.split(['.', ';'])
+                    .find_map(|part| part.trim().strip_suffix(word).and_then(|n| n.trim().parse().ok()))
+                    .unwrap_or(0)
+            };
+            totals.passed += count("passed");
+            totals.failed += count("failed");
+            totals.ignored += count("ignored");
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
 /// Builds the guests; returns the folder holding the example executors.
 fn plugins(root: &Path) -> Result<PathBuf> {
     ensure_guest_target()?;
@@ -145,17 +181,26 @@ fn test(root: &Path) -> Result<()> {
         .args(["--workspace", "--target", GUEST_TARGET, "--release", "--", "-D", "warnings"])
         .env("CARGO_TARGET_DIR", root.join("plugins/target")))?;
     run(cargo().current_dir(root).args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
-    run(cargo()
-        .current_dir(root)
-        .args(["test", "--manifest-path"])
-        .arg(&plugins_manifest)
-        .args(["--workspace", "--target", host_triple()?.as_str()])
-        .env("CARGO_TARGET_DIR", root.join("plugins/target")))?;
-    run(cargo().current_dir(root).args(["test", "--workspace"]).env("TASCREED_PLUGINS_DIR", &plugins_dir))?;
+    let mut totals = Totals::default();
+    run_tests(
+        cargo()
+            .current_dir(root)
+            .args(["test", "--manifest-path"])
+            .arg(&plugins_manifest)
+            .args(["--workspace", "--target", host_triple()?.as_str()])
+            .env("CARGO_TARGET_DIR", root.join("plugins/target")),
+        &mut totals,
+    )?;
+    run_tests(
+        cargo().current_dir(root).args(["test", "--workspace"]).env("TASCREED_PLUGINS_DIR", &plugins_dir),
+        &mut totals,
+    )?;
     // The bench harness at tiny sizes, on the dev build the tests already made (a release build
     // here would compile wasmtime a second time): proves it runs, asserts nothing about speed.
     bench(root, true, None, &root.join("target/bench/quick.json"))?;
     eprintln!("xtask: all checks passed");
+    // One closing line for everything, since the last runner to print is the doc-test pass.
+    println!("tests: {} passed, {} failed, {} skipped", totals.passed, totals.failed, totals.ignored);
     Ok(())
 }
 
