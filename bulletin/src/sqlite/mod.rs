@@ -1,4 +1,4 @@
-//! The embedded bulletin on SQLite (WAL). One writer connection and one reader connection per
+//! The embedded bulletin on SQLite (WAL). One writer connection and a few reader connections per
 //! process; several processes may share the file (SQLite's locks and a busy timeout serialize
 //! their writes). Every write is one `BEGIN IMMEDIATE` transaction.
 
@@ -49,11 +49,17 @@ impl SqliteOptions {
     }
 }
 
+/// Reader connections per process.
+const READERS: usize = 4;
+
 /// The SQLite [`crate::Bulletin`].
 pub struct SqliteBulletin {
     ns: String,
     writer: Mutex<Connection>,
-    reader: Mutex<Connection>,
+    /// WAL lets readers run beside the writer and each other; several connections keep API
+    /// reads, submits and the advancer's snapshots from queueing behind one another.
+    readers: Vec<Mutex<Connection>>,
+    next_reader: std::sync::atomic::AtomicUsize,
 }
 
 fn migrations() -> Migrations<'static> {
@@ -88,8 +94,13 @@ impl SqliteBulletin {
             std::thread::sleep(Duration::from_millis(50));
             migrations().to_latest(&mut writer)?;
         }
-        let reader = open(options)?;
-        Ok(Self { ns: options.namespace.clone(), writer: Mutex::new(writer), reader: Mutex::new(reader) })
+        let readers = (0..READERS).map(|_| open(options).map(Mutex::new)).collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            ns: options.namespace.clone(),
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: std::sync::atomic::AtomicUsize::new(0),
+        })
     }
 
     fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
@@ -110,7 +121,15 @@ impl SqliteBulletin {
 
     /// Runs `f` on the reader connection (a consistent WAL snapshot per statement).
     fn read<T>(&self, f: impl FnOnce(&Connection, &str, i64) -> Result<T>) -> Result<T> {
-        let conn = Self::lock(&self.reader);
+        // A free connection if there is one, else wait on the next in turn.
+        let free = self.readers.iter().find_map(|m| m.try_lock().ok());
+        let conn = match free {
+            Some(conn) => conn,
+            None => {
+                let i = self.next_reader.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.readers.len();
+                Self::lock(&self.readers[i])
+            }
+        };
         let now = now_ms(&conn)?;
         f(&conn, &self.ns, now)
     }
