@@ -146,7 +146,7 @@ pub fn racing_submits_create_one_job(make: Factory<'_>) {
                 std::thread::spawn(move || matches!(b.submit(&job, unique).expect("submit"), Submitted::Created(_)))
             })
             .collect();
-        let created = handles.into_iter().filter(|_| true).map(|h| h.join().expect("thread")).filter(|c| *c).count();
+        let created = handles.into_iter().map(|h| h.join().expect("thread")).filter(|c| *c).count();
         assert_eq!(created, 1, "exactly one job created (unique = {unique})");
         assert_eq!(b.alive_jobs(Some(name), None).unwrap().len(), 1);
     }

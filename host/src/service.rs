@@ -28,7 +28,7 @@ impl ExecutorSource for ExecutorCatalog {
     }
 
     fn loaded(&self) -> Vec<(String, Executor)> {
-        self.list().into_iter().filter_map(|info| self.get(&info.name).map(|e| (info.name, e))).collect()
+        self.live()
     }
 }
 

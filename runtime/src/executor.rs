@@ -124,7 +124,7 @@ impl Executor {
         let report = probe.call(&CallContext::new(limits), Call::Describe).await;
         let manifest = match report.result {
             Ok(Returned::Manifest(m)) => m,
-            Ok(_) => unreachable_returned(),
+            Ok(_) => return Err(LoadError::Describe(mismatch())),
             Err(e) => return Err(LoadError::Describe(e)),
         };
         validate_manifest(&manifest)?;
@@ -156,7 +156,7 @@ impl Executor {
         let report = self.0.call(ctx, Call::Execute(task)).await;
         report.map(|r| match r {
             Returned::Outcome(r) => r.map_err(guest_error),
-            _ => unreachable_returned(),
+            _ => Err(mismatch()),
         })
     }
 
@@ -173,7 +173,7 @@ impl Executor {
         let report = self.0.call(ctx, Call::Round(task, checkpoint)).await;
         report.map(|r| match r {
             Returned::Round(r) => r.map_err(guest_error),
-            _ => unreachable_returned(),
+            _ => Err(mismatch()),
         })
     }
 }
@@ -198,9 +198,9 @@ fn unsupported<T>(message: &str) -> CallReport<T> {
     }
 }
 
-// The `Returned` variant always matches the `Call` variant it came from.
-fn unreachable_returned() -> ! {
-    unreachable!("call returned a value of another kind")
+/// A `Returned` of another kind than its `Call` asked for: a bug of ours, reported, never a panic.
+fn mismatch() -> CallError {
+    CallError::Unsupported("internal error: the call returned a value of another kind".into())
 }
 
 fn guest_error(e: TaskError) -> CallError {

@@ -73,11 +73,7 @@ impl AppState {
         &self,
         f: impl FnOnce(&dyn Bulletin) -> Result<T, BulletinError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let b = self.bulletin.clone();
-        tokio::task::spawn_blocking(move || f(&*b))
-            .await
-            .map_err(|e| ApiError::internal(format!("storage call did not complete: {e}")))?
-            .map_err(ApiError::from)
+        crate::node::db(&self.bulletin, f).await.map_err(ApiError::from)
     }
 
     /// The bulletin's clock (the one that stamps jobs and tasks), for `slow` and `elapsedMs`.

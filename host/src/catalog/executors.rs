@@ -324,6 +324,11 @@ impl ExecutorCatalog {
         self.read().view.live.get(name).map(|l| l.loaded.executor.clone())
     }
 
+    /// Every live executor with its name, under one read lock (what workers ask before each claim).
+    pub fn live(&self) -> Vec<(String, Executor)> {
+        self.read().view.live.iter().map(|(name, l)| (name.clone(), l.loaded.executor.clone())).collect()
+    }
+
     /// Every live executor, by name.
     pub fn list(&self) -> Vec<ExecutorInfo> {
         self.read()

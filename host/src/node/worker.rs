@@ -317,7 +317,7 @@ impl Run<'_> {
             let report = self.executor.execute(&wit, &self.ctx).await;
             self.cost.add(&report, &self.executor);
             match report.result {
-                Ok(outcome) => return self.finish_outcome(outcome).await,
+                Ok(outcome) => return self.finish_outcome(outcome),
                 Err(e) => {
                     if let Step::Done = self.failed(e, attempt).await {
                         return;
@@ -361,7 +361,7 @@ impl Run<'_> {
                         }
                     }
                     if let Some(outcome) = round.finished {
-                        return self.finish_outcome(outcome).await;
+                        return self.finish_outcome(outcome);
                     }
                 }
                 Err(e) => {
@@ -400,7 +400,7 @@ impl Run<'_> {
         }
         if error.is_limit() {
             tracing::warn!(kind = error.kind(), "{reason}");
-            self.finish(TaskState::Error, Some(reason), Params::new(), vec![]).await;
+            self.finish(TaskState::Error, Some(reason), Params::new(), vec![]);
             return Step::Done;
         }
         let kind = if matches!(error, CallError::Retry(_)) { FailureKind::Retry } else { FailureKind::NonRetry };
@@ -449,30 +449,24 @@ impl Run<'_> {
                 Step::Done
             }
             Verdict::EndError { reason } => {
-                self.finish(TaskState::Error, Some(reason), Params::new(), vec![]).await;
+                self.finish(TaskState::Error, Some(reason), Params::new(), vec![]);
                 Step::Done
             }
         }
     }
 
-    async fn finish_outcome(&mut self, outcome: tascreed_runtime::Outcome) {
+    fn finish_outcome(&mut self, outcome: tascreed_runtime::Outcome) {
         let state = match outcome.status {
             Status::Success => TaskState::Success,
             Status::Failed => TaskState::Failed,
             Status::Error => TaskState::Error,
         };
         let params: Params = outcome.updated_params.into_iter().collect();
-        self.finish(state, outcome.reason, params, outcome.updated_configs).await;
+        self.finish(state, outcome.reason, params, outcome.updated_configs);
     }
 
     /// Records the terminal result; the caller writes it (fenced, possibly batched).
-    async fn finish(
-        &mut self,
-        state: TaskState,
-        reason: Option<String>,
-        params: Params,
-        configs: Vec<(String, String)>,
-    ) {
+    fn finish(&mut self, state: TaskState, reason: Option<String>, params: Params, configs: Vec<(String, String)>) {
         tracing::debug!(state = state.as_str(), "task finished");
         self.result = Some(Finish {
             state,
