@@ -60,10 +60,16 @@ pub struct LoadInfo {
     pub compile_time: Duration,
 }
 
+/// What "no deadline" is clamped to: a century.
+const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 pub(crate) struct Shared {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<StoreState>,
     pub(crate) config: RuntimeConfig,
+    /// Held by every executor too: deadlines of guests that never yield depend on it, so it
+    /// must outlive the last executor, not only the `Runtime` that started it.
+    pub(crate) _ticker: crate::engine::EpochTicker,
 }
 
 /// A validated executor component, ready to run tasks. Cheap to clone.
@@ -239,7 +245,8 @@ impl Inner {
         let mut store = Store::new(&self.shared.engine, state);
         store.limiter(|s| &mut s.limiter);
         let budget = ctx.limits.fuel;
-        let deadline = start + ctx.limits.timeout;
+        // A timeout too large to add (e.g. `Duration::MAX`) means no deadline in practice.
+        let deadline = start.checked_add(ctx.limits.timeout).unwrap_or_else(|| start + FAR_FUTURE);
         let setup = if cfg.fuel_metering {
             store
                 .set_fuel(budget)

@@ -19,8 +19,9 @@
 //!
 //! # Sandbox
 //!
-//! WASI preview 2 with nothing granted: no preopened directories, no environment variables or
-//! arguments, no sockets and no name lookup; stdin is closed; stdout and stderr go line by line
+//! WASI preview 2 with nothing granted but the clocks and random (so guests may sleep and
+//! time themselves): no preopened directories, no environment variables or arguments, no
+//! sockets (TCP, UDP, every address refused) and no name lookup; stdin is closed; stdout and stderr go line by line
 //! to `tracing` inside the caller's span, and the stderr tail is kept for trap reports. Linear
 //! memory is capped per instance; fuel is metered on every call (with periodic cooperative
 //! yields); a wall-clock deadline stops guests that compute (epochs) and guests blocked in a host
@@ -56,7 +57,6 @@ pub struct Runtime {
     shared: Arc<Shared>,
     cache: Option<Arc<ArtifactCache>>,
     pooling: bool,
-    _ticker: Arc<engine::EpochTicker>,
 }
 
 impl Runtime {
@@ -65,7 +65,7 @@ impl Runtime {
         let linker = link(&engine).map_err(|e| RuntimeError::Linker(error_text(&e)))?;
         let ticker = engine::EpochTicker::start(engine.clone(), config.epoch_tick)?;
         let cache = config.cache_dir.clone().map(|dir| Arc::new(ArtifactCache::new(dir, &engine)));
-        Ok(Self { shared: Arc::new(Shared { engine, linker, config }), cache, pooling, _ticker: Arc::new(ticker) })
+        Ok(Self { shared: Arc::new(Shared { engine, linker, config, _ticker: ticker }), cache, pooling })
     }
 
     /// Whether the pooling allocator is in use (it may have fallen back to on-demand).

@@ -73,9 +73,17 @@ impl StoreState {
         stderr: GuestOutput,
     ) -> Self {
         // Nothing is granted: no preopened directories, no environment, no arguments, no
-        // sockets and no name lookup (the builder's defaults); stdin is closed.
+        // sockets and no name lookup; stdin is closed. The network denials are the builder's
+        // defaults too, but they are the sandbox's boundary, so they are said here rather than
+        // left to a library default. Clocks and random stay: guests may sleep and time.
         let mut builder = WasiCtx::builder();
-        builder.stdout(stdout).stderr(stderr);
+        builder
+            .stdout(stdout)
+            .stderr(stderr)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }));
         Self {
             wasi: builder.build(),
             table: ResourceTable::new(),

@@ -152,15 +152,35 @@ async fn fuel_consumed_grows_with_work() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sandbox_grants_nothing() {
-    let exec = load("scripted").await;
-    let outcome = exec.execute(&scripted_task(r#"{"*":["PROBE"]}"#), &default_ctx()).await.result.expect("probe runs");
+    // Live TCP and UDP listeners on one port: a connection or datagram the guest fails to make
+    // can then only have been refused by the sandbox, not by an empty port.
+    let (tcp, udp) = (0..50)
+        .find_map(|_| {
+            let tcp = std::net::TcpListener::bind("127.0.0.1:0").ok()?;
+            let port = tcp.local_addr().ok()?.port();
+            let udp = std::net::UdpSocket::bind(("127.0.0.1", port)).ok()?;
+            Some((tcp, udp))
+        })
+        .expect("a loopback port free for TCP and UDP");
+    tcp.set_nonblocking(true).unwrap();
+    udp.set_nonblocking(true).unwrap();
+    let addr = tcp.local_addr().unwrap().to_string();
+    let task = task("s", &[("script", r#"{"*":["PROBE"]}"#), ("probeAddr", &addr)]);
+    let outcome = exec_probe(&task).await;
     let get =
         |k: &str| outcome.updated_params.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap_or_default();
     assert_eq!(get("probe.env"), "0", "no environment");
     assert_eq!(get("probe.args"), "0", "no arguments");
-    for key in ["probe.fs", "probe.write", "probe.net", "probe.dns"] {
+    for key in ["probe.fs", "probe.write", "probe.net", "probe.udp", "probe.dns"] {
         assert!(get(key).starts_with("denied"), "{key} = {}", get(key));
     }
+    assert!(tcp.accept().is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock), "no TCP connection got through");
+    let mut buf = [0u8; 16];
+    assert!(udp.recv(&mut buf).is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock), "no datagram got through");
+}
+
+async fn exec_probe(task: &tascreed_runtime::Task) -> tascreed_runtime::Outcome {
+    load("scripted").await.execute(task, &default_ctx()).await.result.expect("probe runs")
 }
 
 #[derive(Default)]

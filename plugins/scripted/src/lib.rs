@@ -55,6 +55,9 @@ mod component {
                 sleep_until_epoch_ms(until)?;
             }
             sleep_for(Duration::from_millis(action.sleep_ms))?;
+            if matches!(action.kind, Kind::Probe) {
+                return Ok(probe(param(&task, "probeAddr").unwrap_or("127.0.0.1:9")));
+            }
             act(action)
         }
 
@@ -86,7 +89,7 @@ mod component {
             },
             Kind::Spin => spin(),
             Kind::Hog => hog(),
-            Kind::Probe => return Ok(probe()),
+            Kind::Probe => return Ok(probe("127.0.0.1:9")),
         };
         Ok(Outcome {
             status,
@@ -150,7 +153,9 @@ mod component {
     }
 
     /// What the sandbox lets a guest see and do; each probe reports "allowed" or "denied: <err>".
-    fn probe() -> Outcome {
+    /// The TCP probe connects to `addr` (param `probeAddr`): point it at a live listener, so that
+    /// a refusal can only come from the sandbox.
+    fn probe(addr: &str) -> Outcome {
         fn verdict<T, E: std::fmt::Display>(r: Result<T, E>) -> String {
             match r {
                 Ok(_) => "allowed".into(),
@@ -172,7 +177,8 @@ mod component {
                 .map_err(|file_err| format!("read_dir /: {dir_err}; read /etc/passwd: {file_err}")),
         };
         let write = std::fs::File::create("probe.txt");
-        let net = std::net::TcpStream::connect("127.0.0.1:9");
+        let net = std::net::TcpStream::connect(addr);
+        let udp = std::net::UdpSocket::bind("0.0.0.0:0").and_then(|sock| sock.send_to(b"probe", addr));
         let dns = std::net::ToSocketAddrs::to_socket_addrs("localhost:80");
 
         Outcome {
@@ -184,6 +190,7 @@ mod component {
                 ("probe.fs".into(), verdict(fs)),
                 ("probe.write".into(), verdict(write)),
                 ("probe.net".into(), verdict(net)),
+                ("probe.udp".into(), verdict(udp)),
                 ("probe.dns".into(), verdict(dns)),
             ],
             updated_configs: Vec::new(),
