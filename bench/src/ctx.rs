@@ -82,8 +82,21 @@ pub fn create_all(b: &dyn Bulletin, key: &JobKey, budget: usize) -> anyhow::Resu
     }
 }
 
-/// Waits until the job is archived; returns it.
-pub async fn wait_archived(b: &Arc<dyn Bulletin>, key: &JobKey, timeout: Duration) -> anyhow::Result<Job> {
+/// How often a scenario that measures latency looks at its job: fine enough for millisecond
+/// figures, and cheap because those jobs are small.
+pub const POLL_FINE: Duration = Duration::from_micros(300);
+/// How often a scenario that measures throughput looks: reading a job parses its whole body (a
+/// step of 100 000 alive tasks carries as many task states), and polling that every 300 µs
+/// would take a core from the node being measured.
+pub const POLL_COARSE: Duration = Duration::from_millis(10);
+
+/// Waits until the job is archived, looking every `poll`; returns it.
+pub async fn wait_archived(
+    b: &Arc<dyn Bulletin>,
+    key: &JobKey,
+    timeout: Duration,
+    poll: Duration,
+) -> anyhow::Result<Job> {
     let deadline = Instant::now() + timeout;
     loop {
         let (bb, k) = (b.clone(), key.clone());
@@ -95,7 +108,7 @@ pub async fn wait_archived(b: &Arc<dyn Bulletin>, key: &JobKey, timeout: Duratio
         if Instant::now() > deadline {
             bail!("job {key} did not finish within {timeout:?}");
         }
-        tokio::time::sleep(Duration::from_micros(300)).await;
+        tokio::time::sleep(poll).await;
     }
 }
 

@@ -227,6 +227,9 @@ impl Config {
         tascreed_runtime::RuntimeConfig {
             memory_max_bytes: self.guest_memory_max_bytes,
             cache_dir: Some(self.executor_cache_dir.clone()),
+            // Every worker holds one instance at a time; loads (`describe`) and uploads take a
+            // few more. An exhausted pool would fail tasks, so it grows with the workers.
+            pool_instances: self.worker_max_count_per_host.saturating_mul(2).saturating_add(32).max(256),
             ..tascreed_runtime::RuntimeConfig::default()
         }
     }

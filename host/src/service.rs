@@ -12,7 +12,7 @@ use tascreed_runtime::{Executor, Runtime};
 use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState};
-use crate::catalog::{DefineCatalog, ExecutorCatalog, Source, Watcher};
+use crate::catalog::{DefineCatalog, ExecutorCatalog, Watcher};
 use crate::config::{Config, StorageSync};
 use crate::node::{DefineSource, ExecutorSource, Node, NodeConfig};
 
@@ -161,17 +161,21 @@ impl Service {
 }
 
 /// Makes executors uploaded through any node live here too (and drops deleted ones).
+///
+/// Compares the bulletin with the uploads this catalog holds, not with what is live: an upload
+/// shadowed by a newer directory file is up to date and must not be installed again (that would
+/// make it win over the file).
 pub async fn sync_uploads(bulletin: &Arc<dyn Bulletin>, executors: &Arc<ExecutorCatalog>) {
+    let mut failed = executors.lock_uploads().await;
     let b = bulletin.clone();
     let uploads = match tokio::task::spawn_blocking(move || b.uploads()).await {
         Ok(Ok(u)) => u,
         Ok(Err(e)) => return tracing::warn!(error = %e, "cannot list uploaded executors"),
         Err(_) => return,
     };
-    let live = executors.list();
     for upload in &uploads {
-        let current = live.iter().find(|i| i.name == upload.name && i.source == Source::Upload);
-        if current.is_some_and(|i| i.sha256 == upload.sha256) {
+        let pair = (upload.name.clone(), upload.sha256.clone());
+        if executors.upload_sha256(&upload.name).as_deref() == Some(upload.sha256.as_str()) || failed.contains(&pair) {
             continue;
         }
         let (b, sha) = (bulletin.clone(), upload.sha256.clone());
@@ -179,13 +183,19 @@ pub async fn sync_uploads(bulletin: &Arc<dyn Bulletin>, executors: &Arc<Executor
             Ok(Ok(Some(bytes))) => bytes,
             _ => continue,
         };
-        if let Err(e) = executors.insert(&upload.name, bytes.into()).await {
-            tracing::warn!(executor = %upload.name, error = %e, "uploaded executor does not load here");
+        match executors.load_upload(&upload.name, bytes.into()).await {
+            Ok(executor) => executors.install_upload(&upload.name, executor),
+            Err(e) => {
+                // Said once per version: the same bytes will not load any better next pass.
+                tracing::warn!(executor = %upload.name, sha256 = %upload.sha256, error = %e, "uploaded executor does not load here");
+                failed.insert(pair);
+            }
         }
     }
-    for info in live.iter().filter(|i| i.source == Source::Upload) {
-        if !uploads.iter().any(|u| u.name == info.name) {
-            executors.remove(&info.name);
+    for name in executors.upload_names() {
+        if !uploads.iter().any(|u| u.name == name) {
+            executors.remove(&name);
         }
     }
+    failed.retain(|(name, sha)| uploads.iter().any(|u| &u.name == name && &u.sha256 == sha));
 }

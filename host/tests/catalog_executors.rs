@@ -266,3 +266,49 @@ async fn a_file_written_in_pieces_loads_only_when_complete() {
     eventually("complete file", || live_sha(&cat, "piece") == Some(sha(&scripted))).await;
     eventually("errors of partial reads cleared", || cat.errors().is_empty()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upload_sync_respects_a_newer_directory_file_and_skips_broken_uploads() {
+    use tascreed::service::sync_uploads;
+    use tascreed_bulletin::{Bulletin, SqliteBulletin, SqliteOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let bulletin: Arc<dyn Bulletin> =
+        Arc::new(SqliteBulletin::open(&SqliteOptions::new(store.path().join("b.db"))).unwrap());
+    let (noop, range) = (guest("noop.wasm"), guest("range-sum.wasm"));
+    let cat = catalog(&[dir.path()]);
+
+    // Uploaded through another node: the sync makes it live here.
+    bulletin.put_upload("x", &sha(&range), &range).unwrap();
+    sync_uploads(&bulletin, &cat).await;
+    assert_eq!(live_sha(&cat, "x"), Some(sha(&range)));
+
+    // A directory file of that name changed later wins, and later syncs leave it so.
+    put(dir.path(), "x.wasm", &noop);
+    cat.reload().await;
+    assert_eq!(live_sha(&cat, "x"), Some(sha(&noop)));
+    let generation = cat.generation();
+    sync_uploads(&bulletin, &cat).await;
+    sync_uploads(&bulletin, &cat).await;
+    assert_eq!(live_sha(&cat, "x"), Some(sha(&noop)), "the unchanged upload does not take over again");
+    assert_eq!(cat.generation(), generation);
+
+    // A new upload in the bulletin is the most recent change: it wins.
+    let scripted = guest("scripted.wasm");
+    bulletin.put_upload("x", &sha(&scripted), &scripted).unwrap();
+    sync_uploads(&bulletin, &cat).await;
+    assert_eq!(live_sha(&cat, "x"), Some(sha(&scripted)));
+
+    // Bytes that do not load here change nothing, pass after pass.
+    bulletin.put_upload("broken", &sha(b"garbage"), b"garbage").unwrap();
+    sync_uploads(&bulletin, &cat).await;
+    let generation = cat.generation();
+    sync_uploads(&bulletin, &cat).await;
+    assert!(cat.get("broken").is_none());
+    assert_eq!(cat.generation(), generation);
+
+    // Deleted from the bulletin: dropped here, and the directory file is live again.
+    bulletin.delete_upload("x").unwrap();
+    sync_uploads(&bulletin, &cat).await;
+    assert_eq!(live_sha(&cat, "x"), Some(sha(&noop)));
+}

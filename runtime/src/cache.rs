@@ -5,9 +5,10 @@
 //! or corrupted file is recompiled, never trusted (deserializing bad machine code would be UB).
 
 use std::fs;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
@@ -22,10 +23,38 @@ pub(crate) struct ArtifactCache {
 
 impl ArtifactCache {
     pub(crate) fn new(dir: PathBuf, engine: &Engine) -> Self {
-        let mut hasher = DefaultHasher::new();
+        // sha256 rather than `DefaultHasher`, whose output may change between Rust releases
+        // and would then orphan every artifact.
+        let mut hasher = Sha256Hasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        let engine_key = format!("{:016x}", hasher.finish());
-        Self { dir, engine_key }
+        let engine_key = hex::encode(&hasher.0.finalize()[..8]);
+        let cache = Self { dir, engine_key };
+        cache.sweep();
+        cache
+    }
+
+    /// Removes what earlier processes left behind: temporary files of writes they did not
+    /// finish (old enough that no live writer owns them) and artifacts of other engine settings
+    /// or wasmtime versions, which this engine can never use.
+    fn sweep(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else { return };
+        let suffix = format!("-{}.cwasm", self.engine_key);
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stale = if name.starts_with(".tmp") {
+                entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > Duration::from_secs(600))
+            } else {
+                name.ends_with(".cwasm") && !name.ends_with(&suffix)
+            };
+            if stale {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 
     pub(crate) fn path(&self, sha256: &str) -> PathBuf {
@@ -67,11 +96,10 @@ impl ArtifactCache {
         let digest = Sha256::digest(&bytes);
         bytes.extend_from_slice(&digest);
         fs::create_dir_all(&self.dir)?;
-        let target = self.path(sha256);
-        let mut tmp = tempfile_in(&self.dir)?;
-        tmp.1.write_all(&bytes)?;
-        tmp.1.sync_all()?;
-        fs::rename(&tmp.0, &target)?;
+        let mut tmp = tempfile::Builder::new().prefix(".tmp").tempfile_in(&self.dir)?;
+        tmp.write_all(&bytes)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(self.path(sha256))?;
         Ok(())
     }
 }
@@ -82,11 +110,16 @@ fn verify(bytes: &[u8]) -> Option<&[u8]> {
     (Sha256::digest(body).as_slice() == digest).then_some(body)
 }
 
-fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, fs::File)> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let name = format!(".tmp-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
-    let path = dir.join(name);
-    let file = fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
-    Ok((path, file))
+/// Feeds `Hash` into sha256.
+struct Sha256Hasher(Sha256);
+
+impl Hasher for Sha256Hasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        // Unused: the digest is read from the inner state.
+        0
+    }
 }

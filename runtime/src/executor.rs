@@ -60,6 +60,9 @@ pub struct LoadInfo {
     pub compile_time: Duration,
 }
 
+/// The functions world `executor` exports.
+const WORLD_EXPORTS: [&str; 3] = ["describe", "execute", "execute-round"];
+
 /// What "no deadline" is clamped to: a century.
 const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
@@ -122,6 +125,14 @@ impl Executor {
         size: usize,
         load: LoadInfo,
     ) -> Result<Self, LoadError> {
+        // Exports first: a component of another world usually imports things we do not link
+        // either, and "wrong world" is the answer that helps its author.
+        let ty = component.component_type();
+        let missing: Vec<&str> =
+            WORLD_EXPORTS.iter().copied().filter(|name| ty.get_export(&shared.engine, name).is_none()).collect();
+        if !missing.is_empty() {
+            return Err(LoadError::WrongWorld(format!("it does not export {}", missing.join(", "))));
+        }
         let instance_pre =
             shared.linker.instantiate_pre(&component).map_err(|e| LoadError::UnsupportedImport(error_text(&e)))?;
         let pre = ExecutorPre::new(instance_pre).map_err(|e| LoadError::WrongWorld(error_text(&e)))?;
@@ -307,7 +318,9 @@ impl Inner {
                     Err(CallError::Instantiate(error_text(&e)))
                 } else {
                     let code = trap.map_or_else(|| "host error".to_string(), |t| t.to_string());
-                    let message = format!("{e}").lines().next().unwrap_or_default().to_string();
+                    // The outer error is wasmtime's "error while executing at wasm backtrace:"
+                    // wrapper; the root cause is what went wrong (the trap, or a host error).
+                    let message = e.root_cause().to_string().replace('\n', " ");
                     Err(CallError::Trap { code, message, stderr_tail })
                 }
             }

@@ -26,9 +26,13 @@ pub trait TaskHooks: Send + Sync {
 pub struct NoHooks;
 impl TaskHooks for NoHooks {}
 
-/// Tracks linear-memory growth, refusing growth beyond the cap with a trap we can name.
+/// Tracks linear-memory growth of one instance, refusing growth beyond the cap with a trap we
+/// can name. The cap is on the instance's total: a component may hold several linear memories
+/// (one per core module, e.g. a preview1 adapter's), and each growth only reports its own.
 pub(crate) struct MemoryLimiter {
     cap: usize,
+    /// Bytes of every linear memory of the store, summed.
+    total: usize,
     pub(crate) peak: usize,
     pub(crate) refused: Option<usize>,
 }
@@ -40,13 +44,21 @@ struct MemoryCapHit {
     requested: usize,
 }
 
+impl MemoryLimiter {
+    pub(crate) fn new(cap: usize) -> Self {
+        Self { cap, total: 0, peak: 0, refused: None }
+    }
+}
+
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.cap {
-            self.refused = Some(desired);
-            return Err(wasmtime::Error::new(MemoryCapHit { cap: self.cap, requested: desired }));
+    fn memory_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.total.saturating_sub(current).saturating_add(desired);
+        if total > self.cap {
+            self.refused = Some(total);
+            return Err(wasmtime::Error::new(MemoryCapHit { cap: self.cap, requested: total }));
         }
-        self.peak = self.peak.max(desired);
+        self.total = total;
+        self.peak = self.peak.max(total);
         Ok(true)
     }
 
@@ -87,7 +99,7 @@ impl StoreState {
         Self {
             wasi: builder.build(),
             table: ResourceTable::new(),
-            limiter: MemoryLimiter { cap: usize::try_from(memory_cap).unwrap_or(usize::MAX), peak: 0, refused: None },
+            limiter: MemoryLimiter::new(usize::try_from(memory_cap).unwrap_or(usize::MAX)),
             hooks,
             span,
         }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tascreed_bulletin::{Bulletin, JobKey};
 use tascreed_domain::{JobRequest, JobState};
 
-use crate::ctx::{self, Ctx, wait_archived};
+use crate::ctx::{self, Ctx, POLL_COARSE, POLL_FINE, wait_archived};
 use crate::report::{Outcome, Summary};
 
 async fn blocking<T: Send + 'static>(
@@ -44,7 +44,7 @@ async fn burn(c: &Ctx, n: usize, out: &mut Outcome) -> anyhow::Result<f64> {
     let created = blocking(&b, move |b| ctx::create_all(b, &k, 10_000)).await?;
     let start = Instant::now();
     let node = c.node(b.clone(), &[]).await?;
-    let job = wait_archived(&b, &key, Duration::from_secs(600)).await?;
+    let job = wait_archived(&b, &key, Duration::from_secs(600), POLL_COARSE).await?;
     let secs = start.elapsed().as_secs_f64();
     node.shutdown().await;
     anyhow::ensure!(job.state == JobState::Success, "burn-down job ended {:?}", job.state);
@@ -65,7 +65,7 @@ pub async fn dispatch(c: &Ctx) -> anyhow::Result<Outcome> {
         let request = JobRequest::parse(&format!(r#"{{"jobName":"one","trigger":"d{i}"}}"#))?;
         let t0 = Instant::now();
         let submitted = node.submit(request).await?;
-        let job = wait_archived(&b, &JobKey::of(&submitted.job), Duration::from_secs(30)).await?;
+        let job = wait_archived(&b, &JobKey::of(&submitted.job), Duration::from_secs(30), POLL_FINE).await?;
         to_success.push(t0.elapsed().as_secs_f64() * 1e3);
         let key = JobKey::of(&job);
         let tasks = blocking(&b, move |b| Ok(b.job_tasks(&key)?)).await?;
@@ -97,7 +97,7 @@ pub async fn chain(c: &Ctx) -> anyhow::Result<Outcome> {
     let t0 = Instant::now();
     let submitted = node.submit(JobRequest::parse(r#"{"jobName":"chain","trigger":"t"}"#)?).await?;
     let key = JobKey::of(&submitted.job);
-    wait_archived(&b, &key, Duration::from_secs(120)).await?;
+    wait_archived(&b, &key, Duration::from_secs(120), POLL_FINE).await?;
     let total = t0.elapsed().as_secs_f64() * 1e3;
     node.shutdown().await;
     let mut tasks = blocking(&b, move |b| Ok(b.job_tasks(&key)?)).await?;
@@ -121,7 +121,7 @@ pub async fn checkpoint(c: &Ctx) -> anyhow::Result<Outcome> {
     let node = c.node(b.clone(), &[&define]).await?;
     let t0 = Instant::now();
     let submitted = node.submit(JobRequest::parse(r#"{"jobName":"cp","trigger":"t"}"#)?).await?;
-    let job = wait_archived(&b, &JobKey::of(&submitted.job), Duration::from_secs(600)).await?;
+    let job = wait_archived(&b, &JobKey::of(&submitted.job), Duration::from_secs(600), POLL_COARSE).await?;
     let secs = t0.elapsed().as_secs_f64();
     node.shutdown().await;
     anyhow::ensure!(job.state == JobState::Success, "checkpoint job ended {:?}", job.state);
@@ -163,7 +163,7 @@ pub async fn steady(c: &Ctx) -> anyhow::Result<Outcome> {
         let mut e2e = Vec::with_capacity(keys.len());
         let deadline = Duration::from_secs(120);
         for key in &keys {
-            match wait_archived(&b, key, deadline).await {
+            match wait_archived(&b, key, deadline, POLL_COARSE).await {
                 Ok(job) => e2e.push((job.modify_time - job.create_time) as f64),
                 Err(_) => e2e.push(f64::INFINITY),
             }

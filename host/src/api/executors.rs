@@ -123,9 +123,11 @@ async fn put(
     RawBody(bytes): RawBody,
 ) -> Result<(StatusCode, Json<ExecutorJson>), ApiError> {
     check_name(&name)?;
+    // One upload change at a time on this node, and none while the sync with the bulletin runs.
+    let _serial = s.executors.lock_uploads().await;
     let existed = live(&s, &name).is_some();
     let bytes: Arc<[u8]> = Arc::from(bytes.as_ref());
-    let executor = s.executors.insert(&name, bytes.clone()).await.map_err(|e| {
+    let executor = s.executors.load_upload(&name, bytes.clone()).await.map_err(|e| {
         let reason = match e {
             InsertError::InvalidName(_) => e.to_string(),
             InsertError::Load(l) => l.to_string(),
@@ -133,14 +135,9 @@ async fn put(
         ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::Executor, format!("executor {name} rejected: {reason}"))
     })?;
     let (n, sha) = (name.clone(), executor.sha256().to_string());
-    // Stored after loading (only valid components reach the bulletin). Should a node's upload
-    // sync run in between, it drops the upload from the catalog and re-adds it from the
-    // bulletin on its next pass.
-    if let Err(e) = s.db(move |b| b.put_upload(&n, &sha, &bytes)).await {
-        // Not shared with other nodes: do not keep it here either.
-        s.executors.remove(&name);
-        return Err(e);
-    }
+    // Shared with every node first, then live here: a failed write changes nothing anywhere.
+    s.db(move |b| b.put_upload(&n, &sha, &bytes)).await?;
+    s.executors.install_upload(&name, executor);
     let info = live(&s, &name).ok_or_else(|| ApiError::internal(format!("executor {name} vanished after upload")))?;
     let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
     // Tasks waiting for this executor can now be picked here.
@@ -174,6 +171,7 @@ async fn get_one(State(s): Shared, PathArgs(name): PathArgs<String>) -> Result<J
         (status = 409, description = "provided by a file of executor.dirs", body = ErrorBody),
     ))]
 async fn delete(State(s): Shared, PathArgs(name): PathArgs<String>) -> Result<Json<ExecutorJson>, ApiError> {
+    let _serial = s.executors.lock_uploads().await;
     let current = live(&s, &name);
     let n = name.clone();
     let upload = s.db(move |b| Ok(b.uploads()?.into_iter().find(|u| u.name == n))).await?;

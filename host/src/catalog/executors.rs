@@ -4,7 +4,9 @@
 //! A directory file and an upload may share a name; the most recent change wins: a file whose
 //! content changed (and loaded) after the upload replaces it, and a later upload replaces the
 //! file's version. Removing the upload brings the directory version back. Between directories,
-//! the later one (configured order) wins, as for defines.
+//! the later one (configured order) wins, as for defines. At start-up the directories load
+//! first and the uploads after them, so an upload wins over a file of its name until that file
+//! changes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -82,6 +84,8 @@ pub struct ExecutorCatalog {
     /// Serialises directory reloads, which await component loads between reading and writing
     /// `state`.
     reloading: tokio::sync::Mutex<()>,
+    /// See [`ExecutorCatalog::lock_uploads`].
+    upload_changes: tokio::sync::Mutex<BTreeSet<(String, String)>>,
     changes: tokio_watch::Sender<u64>,
 }
 
@@ -173,6 +177,7 @@ impl ExecutorCatalog {
             dirs,
             state: RwLock::new(State::default()),
             reloading: tokio::sync::Mutex::new(()),
+            upload_changes: tokio::sync::Mutex::new(BTreeSet::new()),
             changes,
         }
     }
@@ -293,18 +298,46 @@ impl ExecutorCatalog {
     /// Validates `bytes` by loading them and makes them the live version of `name`. On error
     /// nothing changes.
     pub async fn insert(&self, name: &str, bytes: Arc<[u8]>) -> Result<Executor, InsertError> {
+        let executor = self.load_upload(name, bytes).await?;
+        self.install_upload(name, executor.clone());
+        Ok(executor)
+    }
+
+    /// Validates an upload by loading it, without making it live.
+    pub async fn load_upload(&self, name: &str, bytes: Arc<[u8]>) -> Result<Executor, InsertError> {
         if !is_valid_executor_name(name) {
             return Err(InsertError::InvalidName(name.to_string()));
         }
         let executor = self.runtime.load(bytes).await?;
         crate::metrics::compile_time(name, executor.load_info().compile_time.as_secs_f64());
+        Ok(executor)
+    }
+
+    /// Makes a loaded upload the live version of `name` (it is the most recent change).
+    pub fn install_upload(&self, name: &str, executor: Executor) {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         state.seq += 1;
         let seq = state.seq;
         state.uploads.insert(name.to_string(), Loaded { executor: executor.clone(), seq });
         self.refresh(&mut state);
         tracing::info!(executor = name, sha256 = executor.sha256(), "executor uploaded");
-        Ok(executor)
+    }
+
+    /// The sha256 of the upload this catalog holds for `name`, live or shadowed by a newer file.
+    pub fn upload_sha256(&self, name: &str) -> Option<String> {
+        self.read().uploads.get(name).map(|l| l.executor.sha256().to_string())
+    }
+
+    /// Names of the uploads this catalog holds.
+    pub fn upload_names(&self) -> Vec<String> {
+        self.read().uploads.keys().cloned().collect()
+    }
+
+    /// Serialises changes of uploads (an HTTP PUT or DELETE, the sync with the bulletin), so
+    /// that a sync never acts on half of one. The guarded set holds the (name, sha256) pairs
+    /// that failed to load here, so a sync does not retry them every pass.
+    pub async fn lock_uploads(&self) -> tokio::sync::MutexGuard<'_, BTreeSet<(String, String)>> {
+        self.upload_changes.lock().await
     }
 
     /// Drops the upload of `name`; a directory file of that name, if any, becomes live again.
