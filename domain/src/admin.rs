@@ -44,10 +44,12 @@ impl Job {
         let mut changed = false;
         for step in next.steps.iter_mut().filter(|s| matches!(s.state, StepState::Dormant | StepState::Start)) {
             let Some(req) = request.step(&step.step_name) else { continue };
+            // Per step, so a step named in the request with unchanged values keeps its time.
+            let mut step_changed = false;
             let mut set = |slot: &mut Option<i64>, value: Option<i64>| {
                 if let Some(v) = value.filter(|v| *slot != Some(*v)) {
                     *slot = Some(v);
-                    changed = true;
+                    step_changed = true;
                 }
             };
             if let (Some(conf), Some(upd)) = (step.shard_conf.as_mut(), req.shard_conf.as_ref()) {
@@ -58,14 +60,15 @@ impl Job {
                 set(&mut conf.size, upd.size);
             }
             set(&mut step.max_pick_times, req.max_pick_times);
-            if changed {
+            if step_changed {
                 step.modify_time = Some(now_ms);
+                changed = true;
             }
         }
         if !changed {
             return Err(JobOpError::NoNeedToUpdate(name, trigger));
         }
-        validate::check_job(&next)?;
+        validate::check_job(&next).map_err(|e| validate::in_request(e, &next, request))?;
         next.modify_time = now_ms;
         *self = next;
         Ok(())

@@ -37,6 +37,7 @@ pub fn build_job(define: &JobDefine, request: &JobRequest, now_ms: i64) -> Resul
         let sr = request.step(sd.name());
         let (step, err) = build_step(sd, sr, now_ms);
         if let Some(e) = err {
+            // Numbered as the job's steps like check_job's issues; in_request re-points both.
             issues.push(Issue { path: format!("steps[{i}].after"), message: e });
         }
         steps.push(step);
@@ -65,7 +66,7 @@ pub fn build_job(define: &JobDefine, request: &JobRequest, now_ms: i64) -> Resul
     if let Err(e) = validate::check_job(&job) {
         issues.extend(e.issues.into_iter().filter(|i| !(i.path == "trigger" && request.trigger.is_none())));
     }
-    if issues.is_empty() { Ok(job) } else { Err(ValidationError { issues }) }
+    if issues.is_empty() { Ok(job) } else { Err(validate::in_request(ValidationError { issues }, &job, request)) }
 }
 
 fn build_step(sd: &StepDefine, sr: Option<&StepRequest>, now_ms: i64) -> (Step, Option<String>) {

@@ -257,7 +257,7 @@ impl JobDefine {
     /// Reads TasCreed's define JSON. Unknown fields are ignored; an unknown enum value or a
     /// wrongly typed field is an error naming it.
     pub fn parse(json: &str) -> Result<JobDefine, crate::validate::DefineError> {
-        serde_json::from_str(json).map_err(|e| crate::validate::DefineError::Parse(e.to_string()))
+        Ok(crate::json::from_str(json)?)
     }
 
     /// The name, or "" when missing.

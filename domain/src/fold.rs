@@ -1,14 +1,12 @@
 //! Folding finished tasks into their job, and the state rules that follow (spec §6.2, §6.3,
 //! §8.2–8.4, §9 A; D3, D4, D13).
 
-use serde::Deserialize;
-
-use crate::define::{Merge, PackConf, ShardConf, StepType};
+use crate::define::{Merge, StepType};
 use crate::job::Job;
 use crate::progression;
 use crate::ranges::{PackDoneRange, ShardDoneRange};
 use crate::state::{JobState, Outcome, StepState, TaskState};
-use crate::task::{FinishedTask, TaskPosition};
+use crate::task::{FinishedTask, TaskPosition, UpdatedConfig};
 use crate::traits::Trait;
 use crate::validate;
 
@@ -23,16 +21,6 @@ pub struct FoldReport {
     pub skipped: Vec<String>,
     /// Things ignored on purpose (bad updated configs and the like), for the log.
     pub warnings: Vec<String>,
-}
-
-/// An executor's `updatedConfigs` entry. `maxPickTimes` may be present but is ignored.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UpdatedConfig {
-    #[serde(default)]
-    shard_conf: Option<ShardConf>,
-    #[serde(default)]
-    pack_conf: Option<PackConf>,
 }
 
 impl Job {
@@ -132,15 +120,8 @@ impl Job {
     }
 
     /// Merges an executor's conf update into a DORMANT step, keeping the old conf when the
-    /// result is invalid (D13). True if the step changed.
-    fn apply_updated_config(&mut self, name: &str, json: &str, warnings: &mut Vec<String>) -> bool {
-        let update: UpdatedConfig = match serde_json::from_str(json) {
-            Ok(u) => u,
-            Err(e) => {
-                warnings.push(format!("updated config of step {name} ignored: not a conf: {e}"));
-                return false;
-            }
-        };
+    /// result is invalid (D13); `maxPickTimes` is never applied. True if the step changed.
+    fn apply_updated_config(&mut self, name: &str, update: &UpdatedConfig, warnings: &mut Vec<String>) -> bool {
         let Some(step) = self.step_mut(name) else {
             warnings.push(format!("updated config ignored: step {name} not found"));
             return false;
@@ -151,8 +132,8 @@ impl Job {
         }
         match step.step_type {
             StepType::Shard => {
-                let Some(upper) = update.shard_conf else { return false };
-                let merged = step.shard_conf.as_ref().map_or(upper.clone(), |b| b.overridden_by(&upper));
+                let Some(upper) = update.shard_conf.as_ref() else { return false };
+                let merged = step.shard_conf.as_ref().map_or_else(|| upper.clone(), |b| b.overridden_by(upper));
                 if let Err(e) = validate::check_shard_conf(Some(&merged), "shardConf") {
                     warnings.push(format!("updated config of step {name} ignored: {e}"));
                     return false;
@@ -162,8 +143,8 @@ impl Job {
                 changed
             }
             StepType::Pack => {
-                let Some(upper) = update.pack_conf else { return false };
-                let merged = step.pack_conf.as_ref().map_or(upper.clone(), |b| b.overridden_by(&upper));
+                let Some(upper) = update.pack_conf.as_ref() else { return false };
+                let merged = step.pack_conf.as_ref().map_or_else(|| upper.clone(), |b| b.overridden_by(upper));
                 if let Err(e) = validate::check_pack_conf(Some(&merged), "packConf") {
                     warnings.push(format!("updated config of step {name} ignored: {e}"));
                     return false;

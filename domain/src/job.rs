@@ -254,10 +254,17 @@ impl Job {
 
     /// The job JSON for API readers: time-dependent fields filled, the define snapshot and
     /// creation cursors left out.
+    ///
+    /// `slow` is the monitor's rule (spec §12): a job in the bulletin (UNDONE, STUCK or ERROR)
+    /// that has outlived its duration. `elapsedMs` runs until the job leaves the bulletin
+    /// (SUCCESS, FAILED, or deleted into the archive), then stays at its last change, like
+    /// `job_execution_summary`.
     pub fn api_json(&self, now_ms: i64) -> serde_json::Value {
         let mut view = self.clone();
-        view.elapsed_ms = Some(now_ms.saturating_sub(self.create_time).max(0));
-        view.slow = Some(self.state == JobState::Undone && self.is_slow(now_ms));
+        let gone = self.state.can_auto_archive() || self.traits.contains(&Trait::Deleted);
+        let until = if gone { self.modify_time } else { now_ms };
+        view.elapsed_ms = Some(until.saturating_sub(self.create_time).max(0));
+        view.slow = Some(!gone && self.is_slow(now_ms));
         let mut value = serde_json::to_value(&view).unwrap_or(serde_json::Value::Null);
         if let Some(obj) = value.as_object_mut() {
             obj.remove("define");
@@ -276,8 +283,9 @@ impl Job {
         serde_json::from_str(json)
     }
 
-    /// Writes the stored form (with the define snapshot and cursors).
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+    /// Writes the stored form (with the define snapshot and cursors). Every field serializes
+    /// today, but an error must reach the caller rather than store an empty body.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
     }
 }

@@ -6,8 +6,18 @@ use crate::state::{JobState, StepState};
 
 /// `100 × clamp(done, 0, total) / max(total, 1)` as "NN.NN%", rounded half up.
 pub fn render(done: i64, total: i64) -> String {
-    let total = i128::from(total.max(1));
-    let done = i128::from(done).clamp(0, total);
+    render_wide(i128::from(done), i128::from(total))
+}
+
+fn render_wide(done: i128, total: i128) -> String {
+    let mut total = total.max(1);
+    let mut done = done.clamp(0, total);
+    // Only absurd efforts get here; shrinking both keeps `done * 10_000` in range and changes
+    // the ratio by less than 1e-26, invisible in two decimals.
+    while total > 10_i128.pow(30) {
+        total /= 10_000;
+        done /= 10_000;
+    }
     let scaled = done * 10_000;
     let mut hundredths = scaled / total;
     if (scaled % total) * 2 >= total {
@@ -63,16 +73,23 @@ pub fn job_progression(job: &Job) -> String {
     for step in &job.steps {
         let effort = job.step_define(&step.step_name).map_or(1, |d| d.effort()).max(1);
         let w = 10_000 * i128::from(effort);
-        total += w;
+        total = total.saturating_add(w);
         if step.state.is_success() {
-            done += w;
+            done = done.saturating_add(w);
         } else {
             let (d, t) = step_units(step);
-            done += w * i128::from(d.max(0)) / i128::from(t.max(1));
+            done = done.saturating_add(share(w, d, t));
         }
     }
-    let clamp = |v: i128| i64::try_from(v).unwrap_or(i64::MAX);
-    render(clamp(done), clamp(total))
+    render_wide(done, total)
+}
+
+/// `⌊w × d / t⌋` with `d` clamped to `0..=t`, exactly. `w × d` passes `i128::MAX` for huge
+/// efforts and offsets, so `w` is split by `t`: `(w / t) × d ≤ w` and `(w mod t) × d < t² < 2¹²⁶`.
+fn share(w: i128, d: i64, t: i64) -> i128 {
+    let t = i128::from(t.max(1));
+    let d = i128::from(d).clamp(0, t);
+    (w / t) * d + (w % t) * d / t
 }
 
 #[cfg(test)]
@@ -87,5 +104,44 @@ mod tests {
         assert_eq!(render(5, 4), "100.00%");
         assert_eq!(render(1, 8), "12.50%");
         assert_eq!(render(3, 4), "75.00%");
+        assert_eq!(render(i64::MAX, i64::MAX), "100.00%");
+        assert_eq!(render_wide(i128::MAX / 3, i128::MAX), "33.33%");
+        assert_eq!(render_wide(i128::MAX / 8, i128::MAX), "12.50%");
+    }
+
+    #[test]
+    fn share_is_exact_without_overflow() {
+        assert_eq!(share(30_000, 1, 3), 10_000);
+        assert_eq!(share(10_000, 2, 3), 6_666);
+        assert_eq!(share(10_000, 5, 4), 10_000, "done is clamped to total");
+        assert_eq!(share(10_000, -1, 4), 0);
+        let w = 10_000 * i128::from(i64::MAX);
+        assert_eq!(share(w, i64::MAX, i64::MAX), w);
+        assert_eq!(share(w, 1 << 62, i64::MAX), 10_000 * (1 << 62), "w × d itself would overflow");
+    }
+
+    /// Efforts and PACK ranges at the top of `i64` weigh the job without overflowing.
+    #[test]
+    fn huge_efforts_and_offsets() {
+        let define = crate::JobDefine::parse(&format!(
+            r#"{{"jobName":"j","steps":[{{"stepName":"p","stepType":"PACK","effort":{max},
+                "packConf":{{"size":{max},"start":0,"end":{end}}}}},{{"stepName":"s","effort":{max}}},{{"stepName":"t"}}]}}"#,
+            max = i64::MAX,
+            end = i64::MAX - 1
+        ))
+        .unwrap();
+        let request = crate::JobRequest::parse(r#"{"jobName":"j","trigger":"t"}"#).unwrap();
+        let mut job = crate::build_job(&define, &request, 0).unwrap();
+        job.steps[0].state = StepState::Start;
+        let mut offsets = crate::RangeSet::new();
+        offsets.add(0, (i64::MAX - 1) / 2);
+        job.steps[0].pack_done_range = Some(crate::ranges::PackDoneRange { offsets });
+        // half of one of two huge steps, the effort-1 step negligible
+        assert_eq!(job_progression(&job), "25.00%");
+        job.steps[1].state = StepState::Success;
+        assert_eq!(job_progression(&job), "75.00%");
+        job.steps[0].pack_done_range.as_mut().unwrap().offsets.add(0, i64::MAX - 1);
+        assert_eq!(step_progression(&job.steps[0]), "100.00%");
+        assert_eq!(job_progression(&job), "100.00%", "within rounding of the effort-1 step");
     }
 }

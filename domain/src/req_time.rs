@@ -3,10 +3,10 @@
 
 use std::str::FromStr;
 
-use chrono::{NaiveDate, Offset, TimeZone};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, Offset, TimeZone};
 use serde::{Deserialize, Serialize};
 
-use crate::time::{days_from_civil, days_in_month, parse_offset};
+use crate::time::{self, parse_offset};
 
 /// TasCreed's default pattern.
 pub const DEFAULT_PATTERN: &str = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'";
@@ -236,23 +236,19 @@ pub fn parse_with_pattern(text: &str, pattern: &str, zone: &str) -> Result<i64, 
         f.hour += 12;
     }
     let (y, mo, d) = (f.year.unwrap_or(1970), f.month.unwrap_or(1), f.day.unwrap_or(1));
-    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) {
-        return Err(fail("date out of range"));
+    // A year is up to 18 digits of request text; chrono's range is what we can compute with.
+    if !(i64::from(NaiveDate::MIN.year())..=i64::from(NaiveDate::MAX.year())).contains(&y) {
+        return Err(fail(&format!("year {y} out of range")));
     }
-    if !(0..24).contains(&f.hour)
-        || !(0..60).contains(&f.minute)
-        || !(0..60).contains(&f.second)
-        || !(0..1000).contains(&f.millis)
-    {
-        return Err(fail("time out of range"));
-    }
-    let local_ms = (days_from_civil(y, mo, d) * 86_400 + f.hour * 3600 + f.minute * 60 + f.second) * 1000 + f.millis;
+    let date = time::date(y, mo, d).ok_or_else(|| fail("date out of range"))?;
+    let clock = time::time_of_day(f.hour, f.minute, f.second, f.millis).ok_or_else(|| fail("time out of range"))?;
+    let local = date.and_time(clock);
     let offset = match (f.offset_ms, f.zone) {
         (Some(off), _) => off,
-        (None, Some(z)) => zone_offset(&z, local_ms)?,
-        (None, None) => zone_offset(zone, local_ms)?,
+        (None, Some(z)) => zone_offset(&z, local)?,
+        (None, None) => zone_offset(zone, local)?,
     };
-    Ok(local_ms - offset)
+    local.and_utc().timestamp_millis().checked_sub(offset).ok_or_else(|| fail("date out of range"))
 }
 
 /// Java's legacy three-letter ids (`ZoneId.SHORT_IDS`) that are not IANA names.
@@ -287,8 +283,8 @@ fn java_short_id(id: &str) -> Option<&'static str> {
     })
 }
 
-/// Offset east of UTC, in ms, that `zone` has at the local wall time `local_ms`.
-fn zone_offset(zone: &str, local_ms: i64) -> Result<i64, TimeError> {
+/// Offset east of UTC, in ms, that `zone` has at the wall time `local`.
+fn zone_offset(zone: &str, local: NaiveDateTime) -> Result<i64, TimeError> {
     let zone = zone.trim();
     if matches!(zone, "UTC" | "GMT" | "Z" | "UT") {
         return Ok(0);
@@ -300,16 +296,15 @@ fn zone_offset(zone: &str, local_ms: i64) -> Result<i64, TimeError> {
     }
     let name = java_short_id(zone).unwrap_or(zone);
     let tz = chrono_tz::Tz::from_str(name).map_err(|_| TimeError(format!("unknown time zone {zone}")))?;
-    let days = local_ms.div_euclid(86_400_000);
-    let naive = NaiveDate::from_ymd_opt(1970, 1, 1)
-        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(days)))
-        .and_then(|d| d.and_hms_milli_opt(0, 0, 0, 0))
-        .map(|d| d + chrono::Duration::milliseconds(local_ms.rem_euclid(86_400_000)))
-        .ok_or_else(|| TimeError("date out of range".into()))?;
     // In a DST gap Java moves forward by the gap; taking the offset from before the gap does that.
-    let offset = match tz.offset_from_local_datetime(&naive) {
+    let offset = match tz.offset_from_local_datetime(&local) {
         chrono::LocalResult::Single(o) | chrono::LocalResult::Ambiguous(o, _) => o,
-        chrono::LocalResult::None => tz.offset_from_utc_datetime(&(naive - chrono::Duration::hours(3))),
+        chrono::LocalResult::None => {
+            let before = local
+                .checked_sub_signed(chrono::TimeDelta::hours(3))
+                .ok_or_else(|| TimeError("date out of range".into()))?;
+            tz.offset_from_utc_datetime(&before)
+        }
     };
     Ok(i64::from(offset.fix().local_minus_utc()) * 1000)
 }
@@ -356,5 +351,40 @@ mod tests {
         assert!(t(None, Some("2021-10-12"), Some("yyyy-MM-dd"), Some("Mars/Base")).resolve().is_err());
         assert!(t(None, Some("2021-13-12"), Some("yyyy-MM-dd"), None).resolve().is_err());
         assert!(t(None, Some("2021"), Some("yyyy QQ"), None).resolve().is_err());
+    }
+
+    /// Request text can hold any number of digits: absurd values are a 400, never a panic or
+    /// a wrapped instant.
+    #[test]
+    fn absurd_values_are_rejected() {
+        let at = |s: &str, p: &str, z: Option<&str>| t(None, Some(s), Some(p), z).resolve();
+        let max = NaiveDate::MAX.year();
+        for text in ["999999999999999999-01-01", &format!("{}-01-01", i64::from(max) + 1)] {
+            for zone in [None, Some("Asia/Shanghai")] {
+                let e = at(text, "yyyy-MM-dd", zone).unwrap_err();
+                assert!(e.to_string().starts_with("parse time format fails: "), "{e}");
+                assert!(e.to_string().contains("out of range"), "{e}");
+            }
+        }
+        // chrono's last year still computes, in a named zone and with a fixed offset
+        let last = NaiveDate::from_ymd_opt(max, 12, 31).and_then(|d| d.and_hms_opt(23, 59, 59)).unwrap();
+        let last_ms = last.and_utc().timestamp_millis();
+        let text = format!("{max}-12-31 23:59:59");
+        assert_eq!(at(&text, "yyyy-MM-dd HH:mm:ss", None), Ok(Some(last_ms)));
+        assert_eq!(at(&text, "yyyy-MM-dd HH:mm:ss", Some("GMT-8")), Ok(Some(last_ms + 8 * 3_600_000)));
+        assert!(at(&text, "yyyy-MM-dd HH:mm:ss", Some("America/New_York")).is_ok());
+        assert_eq!(at("0000-01-01", "yyyy-MM-dd", None), Ok(Some(-62_167_219_200_000)));
+        for (text, pattern) in [
+            ("2021-01-01 999999999999999999:00", "yyyy-MM-dd HH:mm"),
+            ("2021-01-01 00:00:00.999999999999999999", "yyyy-MM-dd HH:mm:ss.SSS"),
+            ("2021-01-01 00:00:00.1000", "yyyy-MM-dd HH:mm:ss.SSS"),
+            ("2021-999999999999999999-01", "yyyy-MM-dd"),
+            ("2021-01-999999999999999999", "yyyy-MM-dd"),
+            ("999999999999999999 PM", "h a"),
+            ("2021-01-01 9999999999999999999999", "yyyy-MM-dd HH"),
+        ] {
+            let e = at(text, pattern, None).unwrap_err();
+            assert!(e.to_string().starts_with("parse time format fails: "), "{text}: {e}");
+        }
     }
 }

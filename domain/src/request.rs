@@ -42,9 +42,9 @@ fn null_vec<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Resu
 }
 
 impl JobRequest {
-    /// Reads TasCreed's request JSON.
+    /// Reads TasCreed's request JSON; a wrongly typed field is an error naming its path.
     pub fn parse(json: &str) -> Result<JobRequest, crate::validate::DefineError> {
-        serde_json::from_str(json).map_err(|e| crate::validate::DefineError::Parse(e.to_string()))
+        Ok(crate::json::from_str(json)?)
     }
 
     /// The first step request named `name` (later duplicates are ignored).

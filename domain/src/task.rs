@@ -2,10 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::define::StepType;
+use crate::define::{PackConf, ShardConf, StepType};
 use crate::job::SIMPLE_TASK_INDEX;
+use crate::json::{self, ParseError};
 use crate::params::{self, Params};
 use crate::state::{StepState, TaskState};
 use crate::time;
@@ -72,9 +73,53 @@ impl TaskResult {
     }
 }
 
-/// A task.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A conf update an executor hands back for a step: `{shardConf, packConf, maxPickTimes}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+pub struct UpdatedConfig {
+    /// Merged over a DORMANT SHARD step's conf.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_conf: Option<ShardConf>,
+    /// Merged over a DORMANT PACK step's conf.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack_conf: Option<PackConf>,
+    /// Kept for TasCreed's shape; never applied (spec §6.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pick_times: Option<i64>,
+}
+
+impl UpdatedConfig {
+    /// Reads one entry as an executor returns it (JSON text), naming a wrongly typed field.
+    pub fn parse(text: &str) -> Result<UpdatedConfig, ParseError> {
+        json::from_str(text)
+    }
+}
+
+/// Reads `updatedConfigs`, also in the form stored before entries were typed (each conf as
+/// JSON text). Such a text that is not a conf is dropped: the fold ignored it then anyway, and
+/// failing here would make the whole task unreadable.
+fn de_updated_configs<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, UpdatedConfig>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Entry {
+        Conf(UpdatedConfig),
+        Text(String),
+    }
+    let entries = Option::<BTreeMap<String, Entry>>::deserialize(d)?.unwrap_or_default();
+    Ok(entries
+        .into_iter()
+        .filter_map(|(step, entry)| match entry {
+            Entry::Conf(conf) => Some((step, conf)),
+            Entry::Text(text) => UpdatedConfig::parse(&text).ok().map(|conf| (step, conf)),
+        })
+        .collect())
+}
+
+/// A task.
+// `remote = "Self"` makes the derives inherent functions, so the trait impls below can wrap
+// them: a TasCreed record carries its state only as `result.state` (spec §2.8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", remote = "Self")]
 pub struct Task {
     /// `s`, `s.shard-N` or `s.pack-N`.
     pub task_name: String,
@@ -105,9 +150,9 @@ pub struct Task {
     /// Params published on SUCCESS.
     #[serde(default, deserialize_with = "params::lenient", skip_serializing_if = "Params::is_empty")]
     pub updated_params: Params,
-    /// Step → `{"shardConf":{..}}` / `{"packConf":{..}}` JSON, as the executor returned it.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub updated_configs: BTreeMap<String, String>,
+    /// Step → conf updates, published on SUCCESS.
+    #[serde(default, deserialize_with = "de_updated_configs", skip_serializing_if = "BTreeMap::is_empty")]
+    pub updated_configs: BTreeMap<String, UpdatedConfig>,
     /// States of the step's dependencies at creation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dependent_step_states: Option<BTreeMap<String, StepState>>,
@@ -179,6 +224,23 @@ pub struct Task {
     pub elapsed_ms: Option<i64>,
 }
 
+impl Serialize for Task {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Task::serialize(self, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Task {
+    /// Task state is `result.state` when present, else the stored `state` (UNDONE if none).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut task = Task::deserialize(d)?;
+        if let Some(state) = task.result.state {
+            task.state = state;
+        }
+        Ok(task)
+    }
+}
+
 /// `<stepName>`, `<stepName>.shard-<i>` or `<stepName>.pack-<id>`.
 pub fn task_name(step: &str, kind: StepType, index: i64) -> String {
     match kind {
@@ -244,8 +306,8 @@ pub struct FinishedTask {
     pub state: TaskState,
     /// Published params (applied only on SUCCESS).
     pub updated_params: Params,
-    /// Step → `{"shardConf":{..}}` / `{"packConf":{..}}` (applied only on SUCCESS).
-    pub updated_configs: Vec<(String, String)>,
+    /// Step → conf update (applied only on SUCCESS).
+    pub updated_configs: Vec<(String, UpdatedConfig)>,
     /// Which task of the step it was.
     pub position: TaskPosition,
 }

@@ -6,17 +6,24 @@
 
 use std::fmt::Write as _;
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+use chrono::{NaiveDate, NaiveTime};
+
+/// A date, or `None` if impossible or outside chrono's years. The fields come from request
+/// text, so they are checked here instead of feeding calendar arithmetic a huge year overflows.
+pub(crate) fn date(y: i64, mo: i64, d: i64) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, u32::try_from(mo).ok()?, u32::try_from(d).ok()?)
 }
 
+/// A time of day, or `None` if impossible.
+pub(crate) fn time_of_day(h: i64, mi: i64, se: i64, ms: i64) -> Option<NaiveTime> {
+    // chrono reads 1000..=1999 ms as a leap second; no input format here has one.
+    let ms = u32::try_from(ms).ok().filter(|ms| *ms < 1000)?;
+    NaiveTime::from_hms_milli_opt(u32::try_from(h).ok()?, u32::try_from(mi).ok()?, u32::try_from(se).ok()?, ms)
+}
+
+/// Kept by hand rather than through chrono because it must render every `i64` (a request may
+/// give any epoch ms), far beyond chrono's ±262,000 years; it cannot overflow, as `|z|` is at
+/// most `i64::MAX / 86_400_000`.
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
@@ -28,15 +35,6 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-pub(crate) fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        _ => 28,
-    }
 }
 
 /// Renders epoch ms as `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'`.
@@ -77,9 +75,6 @@ pub fn parse_iso(s: &str) -> Option<i64> {
     if b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
         return None;
     }
-    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 59 {
-        return None;
-    }
     let mut i = 19;
     let mut millis = 0;
     if b.get(i) == Some(&b'.') {
@@ -99,8 +94,8 @@ pub fn parse_iso(s: &str) -> Option<i64> {
         "Z" | "" => 0,
         rest => parse_offset(rest)?,
     };
-    let local = (days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se) * 1000 + millis;
-    Some(local - offset_ms)
+    let local = date(y, mo, d)?.and_time(time_of_day(h, mi, se, millis)?);
+    local.and_utc().timestamp_millis().checked_sub(offset_ms)
 }
 
 /// Parses `+hh:mm`, `+hhmm` or `+hh` into milliseconds east of UTC.
@@ -179,5 +174,15 @@ mod tests {
         for ms in [0, 951_782_400_000, 4_102_444_800_123, -62_135_596_800_000] {
             assert_eq!(parse_iso(&format_iso(ms)), Some(ms));
         }
+        assert_eq!(parse_iso("2021-10-12T00:53:20.000+18:00"), Some(1_634_000_000_000 - 18 * 3_600_000));
+        assert_eq!(parse_iso("2021-10-12T24:00:00Z"), None);
+        assert_eq!(parse_iso("2021-10-12T00:60:00Z"), None);
+    }
+
+    /// Any epoch ms a request gives renders; the extremes are far beyond chrono's years.
+    #[test]
+    fn renders_every_i64() {
+        assert_eq!(format_iso(i64::MAX), "292278994-08-17T07:12:55.807Z");
+        assert_eq!(format_iso(i64::MIN), "-292275055-05-16T16:47:04.192Z");
     }
 }

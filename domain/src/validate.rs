@@ -6,6 +6,8 @@ use std::fmt;
 
 use crate::define::{JobDefine, PackConf, ShardConf, StepDefine, StepType};
 use crate::job::Job;
+use crate::json::ParseError;
+use crate::request::{JobRequest, StepRequest};
 
 /// One problem, at a JSON path such as `steps[1].shardConf.shard`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,9 +56,10 @@ impl fmt::Display for ValidationError {
 /// Why a define could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DefineError {
-    /// Not JSON of the right shape (bad syntax, wrong type, unknown enum value).
+    /// Not JSON of the right shape (bad syntax, wrong type, unknown enum value), with the
+    /// path of the offending field.
     #[error("parse json fails: {0}")]
-    Parse(String),
+    Parse(#[from] ParseError),
     /// Parsed but breaks a rule.
     #[error("{0}")]
     Invalid(#[from] ValidationError),
@@ -341,6 +344,50 @@ pub fn check_job(job: &Job) -> Result<(), ValidationError> {
     }
     duplicates_into(&mut c, job.steps.iter().map(|s| Some(s.step_name.as_str())));
     c.finish()
+}
+
+/// Re-points issues of a job built from (or updated by) `request` at the document the value
+/// came from. [`check_job`] numbers steps as the job (= define) does, which is meaningless to
+/// a submitter whose request lists its steps in another order: a value the request step set
+/// gets that step's request path, `steps[j].<field>`; anything else came from the define and
+/// gets `define.steps[k].<field>`. Paths outside `steps[..]` name the same field in both.
+pub(crate) fn in_request(e: ValidationError, job: &Job, request: &JobRequest) -> ValidationError {
+    let locate = |path: &str| {
+        let (i, field) = step_path(path)?;
+        let name = job.steps.get(i).map(|s| s.step_name.as_str());
+        // The first request step of a name is the one applied (JobRequest::step).
+        let requested =
+            request.steps.iter().enumerate().find(|(_, s)| name.is_some() && s.step_name.as_deref() == name);
+        Some(match requested.filter(|(_, s)| sets_field(s, field)) {
+            Some((j, _)) => format!("steps[{j}]{field}"),
+            None => {
+                let k = name.and_then(|n| job.define.steps.iter().position(|s| s.name() == n)).unwrap_or(i);
+                format!("define.steps[{k}]{field}")
+            }
+        })
+    };
+    let issues = e
+        .issues
+        .into_iter()
+        .map(|issue| Issue { path: locate(&issue.path).unwrap_or(issue.path), message: issue.message })
+        .collect();
+    ValidationError { issues }
+}
+
+/// `steps[3].packConf.size` → (3, `.packConf.size`).
+fn step_path(path: &str) -> Option<(usize, &str)> {
+    let (index, field) = path.strip_prefix("steps[")?.split_once(']')?;
+    Some((index.parse().ok()?, field))
+}
+
+/// Whether the step request gives a non-null value at `field` (`.packConf.size`); the whole
+/// step (an empty `field`) is not a value it set.
+fn sets_field(step: &StepRequest, field: &str) -> bool {
+    if field.is_empty() {
+        return false;
+    }
+    let pointer = field.replace('.', "/");
+    serde_json::to_value(step).is_ok_and(|v| v.pointer(&pointer).is_some_and(|x| !x.is_null()))
 }
 
 #[cfg(test)]

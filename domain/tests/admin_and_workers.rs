@@ -89,6 +89,26 @@ fn update_alive_job() {
         .unwrap();
     let p = sim.step("p").pack_conf.clone().unwrap();
     assert_eq!((p.size, p.start), (Some(20), Some(0)), "pack start is not updatable");
+
+    // only steps whose values changed get a new modify time, in any request order
+    for body in [
+        r#"{"steps":[{"stepName":"s","maxPickTimes":7},{"stepName":"p","packConf":{"size":10}},{"stepName":"x"}]}"#,
+        r#"{"steps":[{"stepName":"x","maxPickTimes":null},{"stepName":"p","packConf":{"size":10}},{"stepName":"s","maxPickTimes":7}]}"#,
+    ] {
+        let mut sim = Sim::new(D, &req("up"));
+        sim.job.apply_update(&JobRequest::parse(body).unwrap(), T0 + 9).unwrap();
+        let times: Vec<Option<i64>> = sim.job.steps.iter().map(|s| s.modify_time).collect();
+        assert_eq!(times, [Some(T0 + 9), Some(T0), Some(T0)], "{body}");
+        assert_eq!(sim.job.modify_time, T0 + 9);
+    }
+
+    // an invalid update names the request's step, not the job's
+    let mut sim = Sim::new(D, &req("up"));
+    let body = r#"{"steps":[{"stepName":"x"},{"stepName":"p","packConf":{"size":0}}]}"#;
+    let Err(JobOpError::Invalid(e)) = sim.job.apply_update(&JobRequest::parse(body).unwrap(), T0) else {
+        panic!("size 0 accepted");
+    };
+    assert_eq!(e.issues[0].path, "steps[1].packConf.size", "{e}");
 }
 
 /// TC-52, TC-54, §10.6: pick limit and back-off.

@@ -106,7 +106,40 @@ fn build_rules() {
     let e = build(r#"{"jobName":"b","trigger":"t","priority":0}"#).unwrap_err();
     assert!(e.mentions("priority invalid: 0 < 0"), "{e}");
     let e = build(r#"{"jobName":"b","trigger":"t","steps":[{"stepName":"p","packConf":{"size":0}}]}"#).unwrap_err();
-    assert!(e.mentions("pack size invalid: 0 <= 0") && e.issues[0].path == "steps[1].packConf.size", "{e}");
+    assert!(e.mentions("pack size invalid: 0 <= 0") && e.issues[0].path == "steps[0].packConf.size", "{e}");
+}
+
+/// Issues of a built job point into the request when the request set the value (its steps are
+/// numbered as the submitter wrote them), else into the define.
+#[test]
+fn build_issues_point_into_the_request() {
+    const D: &str = r#"{"jobName":"b","steps":[{"stepName":"s"},
+        {"stepName":"p","stepType":"PACK","packConf":{"size":10,"start":0,"end":99}},{"stepName":"n"}]}"#;
+    let d = define(D);
+    let build = |r: &str| build_job(&d, &JobRequest::parse(r).unwrap(), T0).unwrap_err();
+    let e = build(
+        r#"{"jobName":"b","trigger":"t","steps":[{"stepName":"n","after":{"timeStr":"soon"}},
+          {"stepName":"p","packConf":{"size":0,"end":-5}},{"stepName":"s","fuelLimit":0}]}"#,
+    );
+    let paths: Vec<&str> = e.issues.iter().map(|i| i.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["steps[0].after", "steps[2].fuelLimit", "steps[1].packConf.size", "steps[1].packConf.end"],
+        "{e}"
+    );
+    assert!(e.issues[0].message.starts_with("parse time format fails: "), "{e}");
+    assert_eq!(e.issues[3].message, "pack end invalid: -5 < 0");
+    // a later duplicate of a request step is ignored, so it is not where a value came from
+    let e = build(r#"{"jobName":"b","trigger":"t","steps":[{"stepName":"p","packConf":{"size":0}},{"stepName":"p"}]}"#);
+    assert_eq!(e.issues[0].path, "steps[0].packConf.size", "{e}");
+    // a value the request did not set came from the define (here one never validated)
+    let raw =
+        JobDefine::parse(r#"{"jobName":"b","steps":[{"stepName":"s"},{"stepName":"h","stepType":"SHARD"}]}"#).unwrap();
+    let req =
+        JobRequest::parse(r#"{"jobName":"b","trigger":"t","steps":[{"stepName":"h","maxPickTimes":3}]}"#).unwrap();
+    let e = build_job(&raw, &req, T0).unwrap_err();
+    assert_eq!(e.issues[0].path, "define.steps[1].shardConf", "{e}");
+    assert_eq!(e.issues[0].message, "shardConf is null");
 }
 
 /// Spec §2.5 ReqTime and §4 `after`.
@@ -121,6 +154,19 @@ fn request_after_times() {
     assert_eq!(j.api_json(T0)["after"], "2021-10-12T00:53:20.000Z");
     let e = build(r#"{"jobName":"a","trigger":"t","after":{"timeStr":"yesterday"}}"#).unwrap_err();
     assert!(e.mentions("parse time format fails") && e.issues[0].path == "after", "{e}");
+    // a year of request text beyond any calendar is a validation error, not a panic
+    let e = build(
+        r#"{"jobName":"a","trigger":"t","after":{"timeString":"999999999999999999-01-01","timePattern":"yyyy-MM-dd"},
+        "steps":[{"stepName":"s","after":{"timeString":"300000-01-01 00:00","timePattern":"yyyy-MM-dd HH:mm","timeZone":"CTT"}}]}"#,
+    )
+    .unwrap_err();
+    let got: Vec<(&str, bool)> =
+        e.issues.iter().map(|i| (i.path.as_str(), i.message.starts_with("parse time format fails: "))).collect();
+    assert_eq!(got, [("after", true), ("steps[0].after", true)], "{e}");
+    assert!(e.mentions("year 999999999999999999 out of range") && e.mentions("year 300000 out of range"), "{e}");
+    // an absurd epoch ms is taken as given (Java's Date takes any long) and still renders
+    let j = build(r#"{"jobName":"a","trigger":"t","after":{"timestamp":9223372036854775807}}"#).unwrap();
+    assert_eq!(j.api_json(T0)["after"], "292278994-08-17T07:12:55.807Z");
 }
 
 /// TC-76 (durations part).
@@ -165,7 +211,7 @@ fn executor_resolution() {
 fn stored_job_and_task_round_trip() {
     let mut sim = Sim::new(SAMPLE, REQ1);
     sim.advance();
-    let json = sim.job.to_json();
+    let json = sim.job.to_json().unwrap();
     assert_eq!(Job::from_json(&json).unwrap(), sim.job);
     let t = sim.task("prep.shard-0").unwrap();
     let tj = serde_json::to_value(t).unwrap();
@@ -175,4 +221,57 @@ fn stored_job_and_task_round_trip() {
     assert_eq!(serde_json::from_value::<Task>(tj).unwrap(), *t);
     let step = serde_json::to_value(sim.step("prep")).unwrap();
     assert_eq!(step["taskStates"], serde_json::json!({"0": "UNDONE", "1": "UNDONE"}));
+}
+
+/// Spec §2.8: TasCreed's task JSON reads as-is — state from `result.state`, updated configs as
+/// objects — and is written back in that shape.
+#[test]
+fn tascreed_shaped_task() {
+    let record = serde_json::json!({
+        "taskName": "a", "jobName": "j", "trigger": "t", "stepName": "a", "exeClass": "x.Y",
+        "createTime": "2021-10-12T00:53:20.000Z", "modifyTime": "2021-10-12T00:53:20.000Z",
+        "modifyThread": "w-1",
+        "result": {"state": "SUCCESS", "reason": "done"},
+        "updatedConfigs": {
+            "s": {"shardConf": {"shard": 4}, "maxPickTimes": 3},
+            "p": {"packConf": {"size": 5, "end": 19}, "shardConf": null}
+        }
+    });
+    let task: Task = serde_json::from_value(record).unwrap();
+    assert_eq!(task.state, TaskState::Success);
+    let s = &task.updated_configs["s"];
+    assert_eq!((s.shard_conf.as_ref().and_then(|c| c.shard), s.max_pick_times), (Some(4), Some(3)));
+    assert_eq!(task.updated_configs["p"].pack_conf.as_ref().and_then(|c| c.end), Some(19));
+    let out = serde_json::to_value(&task).unwrap();
+    assert_eq!(out["state"], "SUCCESS");
+    assert_eq!(
+        out["updatedConfigs"],
+        serde_json::json!({"p": {"packConf": {"size": 5, "end": 19}}, "s": {"shardConf": {"shard": 4}, "maxPickTimes": 3}})
+    );
+    assert_eq!(serde_json::from_value::<Task>(out).unwrap(), task);
+    // the finished task carries the typed configs to the fold
+    let ft = FinishedTask::from(&task);
+    assert_eq!(ft.updated_configs.len(), 2);
+    assert_eq!(ft.updated_configs[1], ("s".to_string(), s.clone()));
+
+    // a todo record has no result state: UNDONE, whatever else it carries
+    let todo: Task = serde_json::from_value(serde_json::json!({
+        "taskName": "a", "jobName": "j", "trigger": "t", "stepName": "a",
+        "createTime": 0, "modifyTime": 0, "result": {"progression": "50.00%"}
+    }))
+    .unwrap();
+    assert_eq!(todo.state, TaskState::Undone);
+    assert!(todo.updated_configs.is_empty());
+
+    // rows stored before configs were typed held each conf as JSON text; text that is no conf
+    // was ignored by the fold then and is dropped now
+    let legacy: Task = serde_json::from_value(serde_json::json!({
+        "taskName": "a", "jobName": "j", "trigger": "t", "stepName": "a", "state": "SUCCESS",
+        "createTime": 0, "modifyTime": 0,
+        "updatedConfigs": {"s": "{\"shardConf\":{\"shard\":4},\"maxPickTimes\":3}", "x": "not json"}
+    }))
+    .unwrap();
+    assert_eq!(legacy.state, TaskState::Success);
+    assert_eq!(legacy.updated_configs.keys().collect::<Vec<_>>(), ["s"]);
+    assert_eq!(&legacy.updated_configs["s"], s);
 }

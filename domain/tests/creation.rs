@@ -248,7 +248,6 @@ fn updated_configs() {
         ("s", r#"{"shardConf":{"shard":0}}"#, 2, 1),
         ("p", r#"{"packConf":{"size":0}}"#, 2, 1),
         ("ghost", r#"{"shardConf":{"shard":9}}"#, 2, 1),
-        ("s", "not json", 2, 1),
     ];
     for (step, cfg, shards, packs) in cases {
         let mut sim = Sim::new(D, &req("cfg"));
@@ -267,10 +266,14 @@ fn updated_configs() {
             step_name: "a".into(),
             state: TaskState::Success,
             updated_params: Params::new(),
-            updated_configs: vec![("a".into(), r#"{"shardConf":{"shard":3}}"#.into())],
+            updated_configs: vec![("a".into(), UpdatedConfig::parse(r#"{"shardConf":{"shard":3}}"#).unwrap())],
             position: TaskPosition::Simple,
         }],
         T0,
     );
     assert!(report.warnings.iter().any(|w| w.contains("READY")), "{report:?}");
+    // what an executor returns is read where it returns it, naming the bad field
+    let e = UpdatedConfig::parse(r#"{"packConf":{"size":"ten"}}"#).unwrap_err();
+    assert_eq!(e.path, "packConf.size", "{e}");
+    assert!(UpdatedConfig::parse("not json").is_err());
 }

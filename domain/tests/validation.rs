@@ -111,11 +111,34 @@ fn errors_carry_field_paths() {
     assert_eq!(e.issues[0].message, "shard num invalid: -1 <= 0");
 }
 
+/// Parse errors of defines and requests name the field (alias spellings read the same).
+#[test]
+fn parse_errors_name_the_path() {
+    let path = |r: Result<JobRequest, DefineError>| match r {
+        Err(DefineError::Parse(p)) => p.path,
+        other => panic!("not a parse error: {other:?}"),
+    };
+    let req = |body: &str| JobRequest::parse(body);
+    assert_eq!(path(req(r#"{"jobName":"j","priority":"high"}"#)), "priority");
+    assert_eq!(
+        path(req(r#"{"steps":[{"stepName":"a"},{"name":"b","packConf":{"size":"x"}}]}"#)),
+        "steps[1].packConf.size"
+    );
+    assert_eq!(path(req(r#"{"after":{"timestamp":"now"}}"#)), "after.timestamp");
+    assert_eq!(path(req(r#"{"steps":[{"stepName":"a","traits":{"enable":[1]}}]}"#)), "steps[0].traits.enable[0]");
+    // syntax errors have no field to name
+    assert_eq!(path(req(r#"{"jobName":"j""#)), "");
+    assert_eq!(path(req(r#"{"jobName":"j"} x"#)), "");
+    let e = JobDefine::parse(r#"{"jobName":"j","steps":[{"stepName":"s","shardConf":{"shard":1.5}}]}"#).unwrap_err();
+    assert!(e.to_string().starts_with("parse json fails: steps[0].shardConf.shard: "), "{e}");
+}
+
 #[test]
 fn json_reading_rules() {
     // unknown enum value: a clear parse error naming the value
-    let e = JobDefine::parse(&step_define(r#"{"stepName":"s","stepType":"FOO"}"#)).unwrap_err();
-    assert!(matches!(e, DefineError::Parse(_)) && e.to_string().contains("FOO"), "{e}");
+    let e = JobDefine::parse(&step_define(r#"{"stepName":"r"},{"stepName":"s","stepType":"FOO"}"#)).unwrap_err();
+    assert!(matches!(&e, DefineError::Parse(p) if p.path == "steps[1].stepType"), "{e:?}");
+    assert!(e.to_string().starts_with("parse json fails: steps[1].stepType: unknown variant `FOO`"), "{e}");
     // unknown fields ignored; aliases accepted
     let d = define(
         r#"{"name":"j","whatever":1,"steps":[{"name":"s","type":"SHARD","exeClass":"x","maxErrorTimes":3,

@@ -132,8 +132,9 @@ impl Sim {
         let task = self.task_mut(name).expect("task exists");
         task.finish(state, None, now);
         task.updated_params = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        if let Some((s, c)) = cfg {
-            task.updated_configs.insert(s.to_string(), c.to_string());
+        // Like a worker: the executor's text becomes a typed conf, or is dropped if it is none.
+        if let Some(conf) = cfg.and_then(|(s, c)| Some((s.to_string(), UpdatedConfig::parse(c).ok()?))) {
+            task.updated_configs.insert(conf.0, conf.1);
         }
         let ft = FinishedTask::from(&*task);
         self.todo.retain(|n| n != name);
