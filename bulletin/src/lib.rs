@@ -107,8 +107,10 @@ pub trait Bulletin: Send + std::marker::Sync + 'static {
     /// Counts for gauges.
     fn counts(&self) -> Result<Counts>;
     /// Everything a monitor round reports: counts, slow jobs and tasks at `now_ms` (at most
-    /// `limit` slow task keys), retry counters, claimable depth.
-    fn monitor(&self, now_ms: i64, limit: usize) -> Result<MonitorSnapshot>;
+    /// `limit` slow task keys), retry counters, claimable depth and tasks waiting for an
+    /// executor. An executor is available when a node seen within `live_ms` advertises it or
+    /// it is in `local` (the calling node's own, which it may not have advertised yet).
+    fn monitor(&self, now_ms: i64, live_ms: i64, local: &[String], limit: usize) -> Result<MonitorSnapshot>;
 
     // ---- nodes and executors ----
 

@@ -231,8 +231,8 @@ impl Bulletin for SqliteBulletin {
     fn counts(&self) -> Result<Counts> {
         self.counts_impl()
     }
-    fn monitor(&self, now_ms: i64, limit: usize) -> Result<crate::MonitorSnapshot> {
-        self.monitor_impl(now_ms, limit)
+    fn monitor(&self, now_ms: i64, live_ms: i64, local: &[String], limit: usize) -> Result<crate::MonitorSnapshot> {
+        self.monitor_impl(now_ms, live_ms, local, limit)
     }
     fn heartbeat_node(&self, node: &str, executors: &[NodeExecutor]) -> Result<()> {
         self.heartbeat_node_impl(node, executors)

@@ -87,10 +87,12 @@ pub fn job_json(job: &Job, now_ms: i64) -> Value {
     job.api_json(now_ms)
 }
 
-/// A task as the API shows it: `slow` and `elapsedMs` filled as for jobs (only an unfinished
-/// task can be slow, spec §12).
+/// A task as the API shows it: `slow` and `elapsedMs` filled as for jobs. Only a todo task can
+/// be slow (spec §12, as the monitor counts it); a finished task's `elapsedMs` stays at its
+/// finish, like `task_execution_summary`.
 pub fn task_json(mut task: Task, now_ms: i64) -> Result<Value, ApiError> {
-    task.elapsed_ms = Some(now_ms.saturating_sub(task.create_time).max(0));
+    let until = if task.state == TaskState::Undone { now_ms } else { task.finish_time.unwrap_or(task.modify_time) };
+    task.elapsed_ms = Some(until.saturating_sub(task.create_time).max(0));
     task.slow = Some(task.state == TaskState::Undone && task.is_slow(now_ms));
     serde_json::to_value(&task).map_err(|e| ApiError::internal(format!("cannot render task: {e}")))
 }

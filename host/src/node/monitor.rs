@@ -1,5 +1,10 @@
 //! The monitor: every `monitor.ms`, refresh the gauges and log jobs and tasks that turned slow
 //! (spec §12, §20; D9: each gauge gets its own count).
+//!
+//! Slow is one rule for the gauges, the warnings and the API's `slow`: a job is slow while it is
+//! in the bulletin (UNDONE, STUCK or ERROR) and older than its duration; a task while it is todo
+//! and older than its step's duration. A warning is logged once per job or task, when it turns
+//! slow (again after a node restart, which forgets who was warned about).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -24,7 +29,15 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         if shared.stopping.is_set() {
             return;
         }
-        match db(&shared.bulletin, |b| b.now_ms().and_then(|now| b.monitor(now, SLOW_TASK_LOG_LIMIT))).await {
+        // Executors are available as the advancer sees them: advertised by a node seen within
+        // three heartbeats (at least a lease), or loaded here.
+        let live_ms =
+            i64::try_from(shared.config.heartbeat_ms).unwrap_or(i64::MAX).saturating_mul(3).max(shared.config.lease_ms);
+        let local: Vec<String> = shared.executors.loaded().into_iter().map(|(name, _)| name).collect();
+        let read = move |b: &dyn tascreed_bulletin::Bulletin| {
+            b.now_ms().and_then(|now| b.monitor(now, live_ms, &local, SLOW_TASK_LOG_LIMIT))
+        };
+        match db(&shared.bulletin, read).await {
             Ok(snap) => {
                 for key in snap.slow_jobs.iter().filter(|k| !slow_jobs.contains(*k)) {
                     tracing::warn!(job = %key, "job is slow: alive longer than its expected duration");
