@@ -30,7 +30,7 @@ macro_rules! conformance_tests {
             deleting_a_todo_task_ends_it_error, uploads_and_node_bindings, update_changes_future_tasks_only,
             monitor_reports_slow_work_and_retries, batches_claim_in_order_and_fence_each_finish,
             releasing_an_adoption_fences_the_holder, a_stopping_node_releases_its_leases,
-            claims_prefer_the_emptier_step);
+            claims_prefer_the_emptier_step, monitor_counts_claimable_and_waiting_tasks);
     };
     (@each $factory:expr; $($name:ident),* $(,)?) => {
         $(
@@ -76,6 +76,7 @@ fn finish(state: TaskState) -> Finish {
         picked_times: 0,
         tried_times: 0,
         run: RunStats { fuel: 10, wall_ms: 1, ..RunStats::default() },
+        checkpoint: None,
     }
 }
 
@@ -194,7 +195,8 @@ pub fn advance_creates_resolves_and_archives(make: Factory<'_>) {
 
 pub fn claim_follows_priority_then_names(make: Factory<'_>) {
     let b = make();
-    for (name, priority) in [("low", 1), ("high", 5), ("none", 0)] {
+    // Names sort against priority, so an order by name alone fails.
+    for (name, priority) in [("m-low", 1), ("z-high", 5), ("a-none", 0)] {
         let p = if priority > 0 { format!(r#","priority":{priority}"#) } else { String::new() };
         let job = job_of(
             &format!(r#"{{"jobName":"{name}","steps":[{{"stepName":"a","executor":"x"}}]}}"#),
@@ -205,7 +207,7 @@ pub fn claim_follows_priority_then_names(make: Factory<'_>) {
         advance(&*b, &JobKey::of(&job));
     }
     let order: Vec<String> = std::iter::from_fn(|| claim(&*b, "w")).map(|c| c.task.job_name).collect();
-    assert_eq!(order, ["high", "low", "none"]);
+    assert_eq!(order, ["z-high", "m-low", "a-none"]);
 }
 
 pub fn leases_fence_stale_workers(make: Factory<'_>) {
@@ -252,6 +254,13 @@ pub fn checkpoints_survive_a_lost_lease(make: Factory<'_>) {
     assert_eq!(second.task.result.checkpoint_size, Some(1));
     assert_eq!(second.task.result.progression.as_deref(), Some("40.00%"));
     assert_eq!((second.task.picked_times, second.task.tried_times), (0, 0), "a lost lease counts nothing");
+    // The final checkpoint travels with the result: one write, fenced like it.
+    let last = Finish { checkpoint: Some(b"final".to_vec()), ..finish(TaskState::Success) };
+    assert!(!b.finish(&first.lease, &last).unwrap(), "a stale holder writes neither result nor checkpoint");
+    assert_eq!(b.task(&second.lease.task).unwrap().unwrap().result.checkpoint_size, Some(1));
+    assert!(b.finish(&second.lease, &last).unwrap());
+    let done = b.task(&second.lease.task).unwrap().unwrap();
+    assert_eq!((done.state, done.result.checkpoint_size), (TaskState::Success, Some(5)));
 }
 
 pub fn overall_capacity_is_respected(make: Factory<'_>) {
@@ -458,7 +467,7 @@ pub fn monitor_reports_slow_work_and_retries(make: Factory<'_>) {
         advance(&*b, &JobKey::of(j));
     }
     let created = slow.create_time;
-    let at = |ms: i64| b.monitor(created + ms, 10).unwrap();
+    let at = |ms: i64| b.monitor(created + ms, 60_000, &["x".to_string()], 10).unwrap();
     let early = at(400);
     assert!(early.slow_jobs.is_empty() && early.slow_task_count == 0, "nothing outlived its duration yet");
     assert_eq!(early.claimable, 3);
@@ -475,6 +484,54 @@ pub fn monitor_reports_slow_work_and_retries(make: Factory<'_>) {
     let r = snap.retries.iter().find(|r| r.job_name == c.task.job_name).expect("retry counters of the step");
     assert_eq!((r.picked_sum, r.tried_sum, r.picked_tasks, r.picked_max, r.tried_max), (2, 7, 1, 2, 7));
     assert_eq!(snap.counts.todo_tasks, 3);
+}
+
+/// Queue depth and tasks waiting for an executor: a task waits when no executor is named or
+/// bound, or when the one named is loaded by no live node (nor by the caller); it is claimable
+/// when its executor is available, its back-off is over and no ban stops picking it.
+pub fn monitor_counts_claimable_and_waiting_tasks(make: Factory<'_>) {
+    let b = make();
+    let job = job_of(
+        r#"{"jobName":"q","steps":[{"stepName":"none"},{"stepName":"ghost","executor":"ghost"},
+            {"stepName":"x","executor":"x"},{"stepName":"y","executor":"y"}]}"#,
+        r#"{"jobName":"q","trigger":"t"}"#,
+        &*b,
+    );
+    let key = JobKey::of(&job);
+    b.submit(&job, false).unwrap();
+    assert_eq!(advance(&*b, &key).created, 4);
+    let depth = |live_ms: i64, local: &[&str]| {
+        let local: Vec<String> = local.iter().map(|s| s.to_string()).collect();
+        let snap = b.monitor(b.now_ms().unwrap(), live_ms, &local, 10).unwrap();
+        (snap.claimable, snap.counts.waiting_for_executor)
+    };
+    assert_eq!(depth(60_000, &[]), (0, 4), "no node has any executor: everything waits");
+    assert_eq!(depth(60_000, &["x"]), (1, 3), "the caller's own executors count");
+    let y = NodeExecutor { name: "y".into(), sha256: "s".into(), bindings: vec![] };
+    b.heartbeat_node("n2", &[y]).unwrap();
+    assert_eq!(depth(60_000, &["x"]), (2, 2), "a live node's executor counts");
+    std::thread::sleep(Duration::from_millis(30));
+    assert_eq!(depth(10, &["x"]), (1, 3), "a silent node's executors do not");
+    assert_eq!(b.counts().unwrap().waiting_for_executor, 1, "counts() knows only tasks with no executor");
+
+    let c = claim(&*b, "w").expect("the x task");
+    assert_eq!(depth(60_000, &["x"]), (1, 2), "a leased task is neither claimable nor waiting");
+    let later = b.now_ms().unwrap() + 3_600_000;
+    let backoff = Release { picked_times: 1, tried_times: 0, after_ms: Some(later), reason: None };
+    assert!(b.release(&c.lease, &backoff).unwrap());
+    assert_eq!(depth(60_000, &["x"]), (1, 2), "a backed-off task is not claimable yet");
+    assert_eq!(depth(60_000, &[]), (1, 3), "and waits if its executor is gone");
+
+    b.set_ban(&BanScope::Job(key.clone()), BanLevel::TaskPick).unwrap();
+    assert_eq!(depth(60_000, &["x"]), (0, 2), "a job ban stops picking; waiting tasks still wait");
+    b.remove_ban(&BanScope::Job(key)).unwrap();
+    b.set_ban(&BanScope::JobDefine("q".into()), BanLevel::TaskCreate).unwrap();
+    assert_eq!(depth(60_000, &["x"]), (0, 2), "so does a stronger ban on the define");
+    b.remove_ban(&BanScope::JobDefine("q".into())).unwrap();
+    b.set_ban(&BanScope::Global, BanLevel::TaskPick).unwrap();
+    assert_eq!(depth(60_000, &["x"]), (0, 2), "and a global one");
+    b.remove_ban(&BanScope::Global).unwrap();
+    assert_eq!(depth(60_000, &["x", "y"]), (1, 2));
 }
 
 pub fn batches_claim_in_order_and_fence_each_finish(make: Factory<'_>) {

@@ -167,11 +167,15 @@ pub struct Finish {
     pub state: TaskState,
     pub reason: Option<String>,
     pub updated_params: Params,
-    /// Step → `{"shardConf":{..}}` / `{"packConf":{..}}`.
-    pub updated_configs: Vec<(String, String)>,
+    /// Step → conf update, stored as TasCreed's `{shardConf, packConf, maxPickTimes}` object.
+    pub updated_configs: Vec<(String, tascreed_domain::UpdatedConfig)>,
     pub picked_times: u32,
     pub tried_times: u32,
     pub run: RunStats,
+    /// A checkpoint executor's last checkpoint, written with the result so that a crash can
+    /// never leave the final checkpoint persisted without the result (and a resumed task
+    /// running a round past its end).
+    pub checkpoint: Option<Vec<u8>>,
 }
 
 /// Cost of the run that finished (or last touched) a task.
@@ -246,7 +250,9 @@ pub struct Counts {
     pub leased_tasks: u64,
     pub done_tasks: u64,
     pub error_tasks: u64,
-    /// Todo tasks no loaded executor can run.
+    /// Todo tasks with no executor (none named, none bound). In a [`MonitorSnapshot`]: unleased
+    /// todo tasks no available executor can run, whether or not one is named (see
+    /// [`crate::Bulletin::monitor`]).
     pub waiting_for_executor: u64,
 }
 
@@ -262,7 +268,9 @@ pub struct MonitorSnapshot {
     pub slow_task_count: u64,
     /// Retry counters of todo tasks, per (job define, step).
     pub retries: Vec<StepRetries>,
-    /// Todo tasks a worker could claim now (unleased, executor named, back-off over).
+    /// Todo tasks a worker could claim now: unleased, their executor available, back-off over
+    /// and not banned from picking (`TASK_PICK` or stronger, globally, on the define or on the
+    /// job). Disjoint from `counts.waiting_for_executor`.
     pub claimable: u64,
 }
 

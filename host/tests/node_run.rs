@@ -139,3 +139,18 @@ async fn shard_and_pack_steps_run_every_task() {
         .sum();
     assert_eq!(shard_total, (0..=99u128).sum());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_drive_a_job_without_the_sweep() {
+    // The sweep would take a minute to notice anything: a submit and each finished task must
+    // advance the job by themselves, so the chain ends long before the first sweep.
+    let mut config = fast_config("n1");
+    config.sweep_ms = 60_000;
+    let h = Harness::with_config(&[&with_executor(CHAIN, "scripted")], config).await;
+    let started = std::time::Instant::now();
+    h.submit(&scripted_request("chain", "t", json!({}))).await;
+    h.wait_state("chain", "t", JobState::Success).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "took {:?}", started.elapsed());
+    let tasks = h.tasks("chain", "t").await;
+    assert_eq!(tasks.len(), 3);
+}

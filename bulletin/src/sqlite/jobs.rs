@@ -5,7 +5,7 @@ use tascreed_domain::{Binding, FinishedTask, Job, JobRequest, StepType, Task, re
 
 use super::SqliteBulletin;
 use super::rows::{self, job_from_body, load_alive_job, load_archived_job};
-use crate::{Advanced, BanLevel, FoldedTask, JobKey, JobOpFailure, Result, StoredJob, Submitted};
+use crate::{Advanced, BanLevel, BulletinError, FoldedTask, JobKey, JobOpFailure, Result, StoredJob, Submitted};
 
 fn type_order(t: StepType) -> i64 {
     match t {
@@ -22,9 +22,10 @@ pub(super) fn insert_job(
     unique_alive: bool,
     wake_at: Option<i64>,
 ) -> Result<()> {
+    let body = job_body(job)?;
     tx.prepare_cached(
         "INSERT INTO jobs (ns, job_name, trig, state, unique_alive, version, wake_at, create_time, modify_time, body, \
-         duration) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9, ?10)",
+         duration) VALUES (?1, ?2, ?3, ?4, ?5, ?11, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         ns,
@@ -35,14 +36,32 @@ pub(super) fn insert_job(
         wake_at,
         job.create_time,
         job.modify_time,
-        job.to_json(),
-        job.duration
+        body,
+        job.duration,
+        first_version()
     ])?;
     Ok(())
 }
 
+/// A job's first version: random, not 1. An advance checks the version it read before it
+/// writes; if the job were deleted and submitted again meanwhile, a new job starting at 1
+/// could carry the very version the stale advance expects and be overwritten by it.
+fn first_version() -> i64 {
+    use std::hash::{BuildHasher, Hasher};
+    // std's RandomState is randomly keyed per process and per instance: enough to make a
+    // collision with a stale snapshot's version as unlikely as guessing a 62-bit number.
+    let bits = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    i64::try_from(bits >> 2).unwrap_or(1)
+}
+
+/// The stored body of a job; one that cannot be serialized is refused, never stored empty.
+fn job_body(job: &Job) -> Result<String> {
+    job.to_json()
+        .map_err(|e| BulletinError::Invalid(format!("job {}/{} not serializable: {e}", job.job_name, job.trigger)))
+}
+
 fn save_job(tx: &Transaction<'_>, ns: &str, job: &Job, version: i64, wake_at: Option<i64>) -> Result<bool> {
-    save_job_body(tx, ns, job, &job.to_json(), version, wake_at)
+    save_job_body(tx, ns, job, &job_body(job)?, version, wake_at)
 }
 
 /// [`save_job`] with the body serialized beforehand (outside the write lock).
@@ -64,7 +83,7 @@ fn save_job_body(
 }
 
 fn archive_job(tx: &Transaction<'_>, ns: &str, job: &Job, now: i64) -> Result<()> {
-    archive_job_body(tx, ns, job, &job.to_json(), now)
+    archive_job_body(tx, ns, job, &job_body(job)?, now)
 }
 
 fn archive_job_body(tx: &Transaction<'_>, ns: &str, job: &Job, body: &str, now: i64) -> Result<()> {
@@ -255,7 +274,7 @@ impl SqliteBulletin {
             if !changed && !archive && finished.is_empty() && new_tasks.is_empty() {
                 return Ok(out);
             }
-            let body = job.to_json();
+            let body = job_body(&job)?;
             let committed = self.write(|tx, ns, now| {
                 let current: Option<i64> = tx
                     .prepare_cached("SELECT version FROM jobs WHERE ns = ?1 AND job_name = ?2 AND trig = ?3")?
@@ -365,9 +384,11 @@ impl SqliteBulletin {
 
     pub(super) fn purge_archive_impl(&self, before_ms: i64) -> Result<usize> {
         self.write(|tx, ns, _| {
+            // Driven by the archive's age index; each expired job's tasks are then found by their
+            // primary-key prefix, so the cost follows what is purged, not the size of `tasks`.
             tx.prepare_cached(
-                "DELETE FROM tasks WHERE ns = ?1 AND EXISTS (SELECT 1 FROM archive_jobs a WHERE a.ns = tasks.ns AND \
-                 a.job_name = tasks.job_name AND a.trig = tasks.trig AND a.archived_at < ?2)",
+                "DELETE FROM tasks WHERE (ns, job_name, trig) IN \
+                 (SELECT ns, job_name, trig FROM archive_jobs WHERE ns = ?1 AND archived_at < ?2)",
             )?
             .execute(params![ns, before_ms])?;
             Ok(tx

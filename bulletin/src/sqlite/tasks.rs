@@ -181,13 +181,13 @@ impl SqliteBulletin {
                 "UPDATE tasks SET modify_time = ?7, state = ?8, reason = ?9, updated_params = ?10, updated_configs = ?11, \
                  picked_times = ?12, tried_times = ?13, folded = 0, lease_owner = NULL, lease_expiry = NULL, \
                  executor_sha = ?14, fuel = ?15, wall_ms = ?16, peak_memory = ?17, start_time = ?18, finish_time = ?7, \
-                 progress = COALESCE(?19, progress) WHERE {FENCE}"
+                 progress = COALESCE(?19, progress), checkpoint = COALESCE(?20, checkpoint) WHERE {FENCE}"
             );
             let mut stmt = tx.prepare_cached(&sql)?;
             let mut out = Vec::with_capacity(finishes.len());
             for (lease, f) in finishes {
-                let configs: std::collections::BTreeMap<&str, &str> =
-                    f.updated_configs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let configs: std::collections::BTreeMap<&str, &tascreed_domain::UpdatedConfig> =
+                    f.updated_configs.iter().map(|(k, v)| (k.as_str(), v)).collect();
                 let configs = serde_json::to_string(&configs).unwrap_or_else(|_| "{}".into());
                 let mut args = fence_params(ns, lease);
                 args.extend([
@@ -204,6 +204,7 @@ impl SqliteBulletin {
                     Value::Integer(i64::try_from(f.run.peak_memory).unwrap_or(i64::MAX)),
                     Value::Integer(f.run.start_ms),
                     f.run.progress.map_or(Value::Null, |p| Value::Integer(p.into())),
+                    f.checkpoint.clone().map_or(Value::Null, Value::Blob),
                 ]);
                 out.push(stmt.execute(params_from_iter(args))? == 1);
             }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use tascreed_bulletin::{ClaimRequest, Claimed, Finish, JobKey, Lease, Release, RunStats};
-use tascreed_domain::{FailureKind, Params, TaskState, Verdict};
+use tascreed_domain::{FailureKind, Params, TaskState, UpdatedConfig, Verdict};
 use tascreed_runtime::{CallContext, CallError, CallLimits, CallReport, Executor, Status, TaskHooks};
 use tracing::Instrument;
 
@@ -22,6 +22,10 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 const MAX_BATCH: usize = 64;
 /// A task shorter than this keeps its worker batching.
 const SHORT_TASK: Duration = Duration::from_millis(5);
+/// A task that has run this long hands the unstarted rest of its batch back. Longer than
+/// [`SHORT_TASK`]: a short task slowed by a busy machine should not make the batch churn
+/// through the store, only a task that really holds the others up.
+const HAND_BACK_AFTER: Duration = Duration::from_millis(100);
 
 pub(crate) async fn run(shared: Arc<Shared>, worker: String) {
     let mut batch = 1;
@@ -66,16 +70,20 @@ pub(crate) async fn run(shared: Arc<Shared>, worker: String) {
 
 /// Runs a claimed batch in order under one heartbeat; returns whether every task was short.
 ///
-/// A result waiting to be written keeps its lease renewed, and waiting results are written as
-/// soon as a later task of the batch turns out not to be short: a long task must neither delay
-/// them nor let their leases expire (which would discard them and run their tasks again).
+/// A task that turns out not to be short must not hold up the rest of its batch: once it has
+/// run [`SHORT_TASK`], the results waiting behind it are written and the batch's unstarted
+/// tasks are handed back for any worker of any node to take (they would otherwise sit leased,
+/// counting against `worker.max.count.overall`, until the long task ends).
 async fn run_batch(shared: &Arc<Shared>, claimed: Vec<Claimed>) -> bool {
     let running: Vec<(Lease, Arc<Hooks>)> = claimed.iter().map(|c| (c.lease.clone(), Arc::new(Hooks::new()))).collect();
     let held: Held = Arc::new(std::sync::Mutex::new(running.clone()));
     let heartbeat = tokio::spawn(heartbeat(shared.clone(), held.clone()));
+    let mut queue: std::collections::VecDeque<(Claimed, Arc<Hooks>)> =
+        claimed.into_iter().zip(running.into_iter().map(|(_, hooks)| hooks)).collect();
     let mut pending: Vec<(Lease, Finish)> = Vec::new();
     let mut short = true;
-    for (claimed, (lease, hooks)) in claimed.into_iter().zip(running) {
+    while let Some((claimed, hooks)) = queue.pop_front() {
+        let lease = claimed.lease.clone();
         if shared.stopping.is_set() {
             let _ = db(&shared.bulletin, move |b| b.unclaim(&lease)).await;
             continue;
@@ -87,15 +95,29 @@ async fn run_batch(shared: &Arc<Shared>, claimed: Vec<Claimed>) -> bool {
         let started = Instant::now();
         let run = run_task(shared, claimed, hooks);
         tokio::pin!(run);
-        let result = if pending.is_empty() {
-            run.await
-        } else {
-            tokio::select! {
-                r = &mut run => r,
-                _ = tokio::time::sleep(SHORT_TASK) => {
-                    let waiting = std::mem::take(&mut pending);
-                    tokio::join!(&mut run, flush_held(shared, &held, waiting)).0
+        let result = match tokio::time::timeout(SHORT_TASK, &mut run).await {
+            Ok(r) => r,
+            // Not short: write the results waiting behind it while it runs, and if it keeps
+            // running, free the tasks queued after it.
+            Err(_) => {
+                let flushing = flush_held(shared, &held, std::mem::take(&mut pending));
+                tokio::pin!(flushing);
+                let (mut flushed, mut handed_back) = (false, queue.is_empty());
+                let hand_back_at = tokio::time::Instant::from_std(started + HAND_BACK_AFTER);
+                let r = loop {
+                    tokio::select! {
+                        r = &mut run => break r,
+                        () = &mut flushing, if !flushed => flushed = true,
+                        () = tokio::time::sleep_until(hand_back_at), if !handed_back => {
+                            handed_back = true;
+                            give_back(shared, &held, queue.drain(..).map(|(c, _)| c.lease).collect()).await;
+                        }
+                    }
+                };
+                if !flushed {
+                    flushing.await;
                 }
+                r
             }
         };
         short &= started.elapsed() < SHORT_TASK;
@@ -110,6 +132,21 @@ async fn run_batch(shared: &Arc<Shared>, claimed: Vec<Claimed>) -> bool {
     flush_held(shared, &held, pending).await;
     heartbeat.abort();
     short
+}
+
+/// Returns claimed but unstarted tasks to the queue and wakes the workers that may take them.
+async fn give_back(shared: &Arc<Shared>, held: &Held, leases: Vec<Lease>) {
+    if leases.is_empty() {
+        return;
+    }
+    held.lock().unwrap_or_else(|e| e.into_inner()).retain(|(l, _)| !leases.contains(l));
+    let n = leases.len();
+    // A failure only delays these tasks: their leases expire and they are claimed again.
+    match db(&shared.bulletin, move |b| leases.iter().try_for_each(|l| b.unclaim(l).map(|_| ()))).await {
+        Ok(()) => tracing::debug!(tasks = n, "handed back the rest of a batch behind a long task"),
+        Err(e) => tracing::warn!(error = %e, "cannot hand back unstarted tasks; their leases will expire"),
+    }
+    shared.work.notify_waiters();
 }
 
 /// [`flush`], then stops renewing the written tasks' leases.
@@ -226,6 +263,8 @@ struct Run<'a> {
     max_pick_times: Option<i64>,
     /// The terminal result, written by the caller (batched with others').
     result: Option<Finish>,
+    /// A checkpoint executor's final checkpoint, written with the result.
+    checkpoint: Option<Vec<u8>>,
 }
 
 /// Runs one claimed task; returns its terminal result to be written, if it reached one.
@@ -245,7 +284,8 @@ async fn run_task(shared: &Arc<Shared>, claimed: Claimed, hooks: Arc<Hooks>) -> 
         let _ = db(&shared.bulletin, move |b| b.unclaim(&lease)).await;
         return None;
     };
-    span.record("executor", format!("{}@{}", executor.manifest().name, &executor.sha256()[..12]));
+    let sha = executor.sha256();
+    span.record("executor", format!("{}@{}", executor.manifest().name, sha.get(..12).unwrap_or(sha)));
     let limits = CallLimits {
         fuel: task.fuel_limit.and_then(|f| u64::try_from(f).ok()).unwrap_or(shared.config.fuel_default),
         timeout: Duration::from_millis(
@@ -265,6 +305,7 @@ async fn run_task(shared: &Arc<Shared>, claimed: Claimed, hooks: Arc<Hooks>) -> 
         tried: task.tried_times,
         max_pick_times: task.max_pick_times,
         result: None,
+        checkpoint: None,
     };
     let wit = convert::wit_task(&task);
     let body = async {
@@ -279,23 +320,42 @@ async fn run_task(shared: &Arc<Shared>, claimed: Claimed, hooks: Arc<Hooks>) -> 
 type Held = Arc<std::sync::Mutex<Vec<(Lease, Arc<Hooks>)>>>;
 
 /// Renews the leases of a batch until aborted; a lost lease tells its guest to stop.
+///
+/// A lease that cannot be renewed (the store keeps failing) is given up once a whole lease
+/// period has passed without a renewal: by then it has expired in the store and another worker
+/// may hold the task, so the guest is told to stop rather than run on unowned.
 async fn heartbeat(shared: Arc<Shared>, held: Held) {
     let period = Duration::from_millis(shared.config.heartbeat_ms.max(1));
+    let lease_period = super::ms(shared.config.lease_ms);
+    let start = Instant::now();
+    let mut renewed: Vec<(Lease, Instant)> = Vec::new();
     loop {
         tokio::time::sleep(period).await;
         let leases = held.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        renewed.retain(|(l, _)| leases.iter().any(|(held, _)| held == l));
         for (lease, hooks) in leases {
+            let asked = Instant::now();
             let (l, ms) = (lease.clone(), shared.config.lease_ms);
-            match db(&shared.bulletin, move |b| b.renew(&l, ms)).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    metrics::lease_lost();
-                    tracing::warn!(task = %lease.task, "lease lost; the task will be abandoned");
-                    hooks.occupied.store(false, Ordering::Relaxed);
-                    held.lock().unwrap_or_else(|e| e.into_inner()).retain(|(l, _)| *l != lease);
+            let lost = match db(&shared.bulletin, move |b| b.renew(&l, ms)).await {
+                Ok(true) => {
+                    match renewed.iter_mut().find(|(l, _)| *l == lease) {
+                        Some((_, at)) => *at = asked,
+                        None => renewed.push((lease.clone(), asked)),
+                    }
+                    false
                 }
-                // A transient storage error: the lease is probably still ours; try next period.
-                Err(e) => tracing::warn!(task = %lease.task, error = %e, "lease renewal failed"),
+                Ok(false) => true,
+                Err(e) => {
+                    let last = renewed.iter().find(|(l, _)| *l == lease).map_or(start, |(_, at)| *at);
+                    tracing::warn!(task = %lease.task, error = %e, "lease renewal failed");
+                    last.elapsed() >= lease_period
+                }
+            };
+            if lost {
+                metrics::lease_lost();
+                tracing::warn!(task = %lease.task, "lease lost; the task will be abandoned");
+                hooks.occupied.store(false, Ordering::Relaxed);
+                held.lock().unwrap_or_else(|e| e.into_inner()).retain(|(l, _)| *l != lease);
             }
         }
     }
@@ -328,14 +388,22 @@ impl Run<'_> {
     }
 
     async fn rounds(&mut self, mut wit: tascreed_runtime::Task, mut checkpoint: Option<Vec<u8>>) {
-        let mut attempt = 0;
+        let mut attempt: u32 = 0;
         loop {
+            // The attempt under way: failed attempts so far plus this one.
+            tracing::Span::current().record("attempt", attempt.saturating_add(1));
             wit.picked_times = self.picked;
             wit.tried_times = self.tried;
             let report = self.executor.execute_round(&wit, checkpoint.clone(), &self.ctx).await;
             self.cost.add(&report, &self.executor);
             match report.result {
                 Ok(round) => {
+                    if let Some(outcome) = round.finished {
+                        // The last checkpoint goes with the result, in one transaction.
+                        metrics::checkpoint_write(&self.executor.manifest().name);
+                        self.checkpoint = Some(round.checkpoint);
+                        return self.finish_outcome(outcome);
+                    }
                     let (l, cp, progress, ms) = (
                         self.lease.clone(),
                         round.checkpoint.clone(),
@@ -360,13 +428,9 @@ impl Run<'_> {
                             continue;
                         }
                     }
-                    if let Some(outcome) = round.finished {
-                        return self.finish_outcome(outcome);
-                    }
                 }
                 Err(e) => {
                     attempt += 1;
-                    tracing::Span::current().record("attempt", attempt);
                     if let Step::Done = self.failed(e, attempt).await {
                         return;
                     }
@@ -462,11 +526,29 @@ impl Run<'_> {
             Status::Error => TaskState::Error,
         };
         let params: Params = outcome.updated_params.into_iter().collect();
-        self.finish(state, outcome.reason, params, outcome.updated_configs);
+        // Read here, where a conf that is not one can be blamed on the executor that returned it.
+        let configs = outcome
+            .updated_configs
+            .into_iter()
+            .filter_map(|(step, text)| match UpdatedConfig::parse(&text) {
+                Ok(conf) => Some((step, conf)),
+                Err(e) => {
+                    tracing::warn!(step = %step, error = %e, "updated config ignored: not a conf");
+                    None
+                }
+            })
+            .collect();
+        self.finish(state, outcome.reason, params, configs);
     }
 
     /// Records the terminal result; the caller writes it (fenced, possibly batched).
-    fn finish(&mut self, state: TaskState, reason: Option<String>, params: Params, configs: Vec<(String, String)>) {
+    fn finish(
+        &mut self,
+        state: TaskState,
+        reason: Option<String>,
+        params: Params,
+        configs: Vec<(String, UpdatedConfig)>,
+    ) {
         tracing::debug!(state = state.as_str(), "task finished");
         self.result = Some(Finish {
             state,
@@ -483,6 +565,7 @@ impl Run<'_> {
                 start_ms: self.start_ms,
                 progress: self.hooks.progress(),
             },
+            checkpoint: self.checkpoint.take(),
         });
     }
 }
