@@ -90,6 +90,55 @@ impl Workspace {
         args.extend(extra.iter().map(|s| s.to_string()));
         Server::start(&args, &[])
     }
+
+    /// Runs `tascreed serve` with [`Workspace::serve_args`] and `extra` flags (a flag given in
+    /// both takes `extra`'s value) for a start that must fail: returns the exit status and
+    /// stderr. Panics if the process is still running after 60 s (it started serving).
+    pub fn serve_expecting_exit(&self, extra: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+        let mut args = self.serve_args();
+        for (flag, value) in extra {
+            set_flag(&mut args, flag, value);
+        }
+        let log = tempfile::NamedTempFile::new().expect("log file");
+        let stderr = log.reopen().expect("log file");
+        let mut cmd = Command::new(binary());
+        cmd.arg("serve").args(&args).stdout(Stdio::null()).stderr(stderr).env("RUST_LOG", "info,cranelift=warn");
+        strip_tascreed_env(&mut cmd);
+        let mut child = cmd.spawn().expect("start tascreed serve");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for tascreed serve") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+                panic!("tascreed serve {args:?} kept running instead of exiting:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (status, std::fs::read_to_string(log.path()).unwrap_or_default())
+    }
+}
+
+/// Sets `--flag value` in `args`: replaces the value of an existing `--flag`, else appends it.
+pub fn set_flag(args: &mut Vec<String>, flag: &str, value: &str) {
+    let name = format!("--{flag}");
+    match args.iter().position(|a| *a == name) {
+        Some(i) if i + 1 < args.len() => args[i + 1] = value.to_string(),
+        _ => args.extend([name, value.to_string()]),
+    }
+}
+
+/// Removes every `TASCREED_*` variable the caller's environment would pass on (a developer's
+/// exported `TASCREED_TOKEN` or `TASCREED_HTTP_BIND` must not change what a test starts).
+pub fn strip_tascreed_env(cmd: &mut Command) {
+    for (k, _) in std::env::vars_os() {
+        if k.to_str().is_some_and(|k| k.starts_with("TASCREED_")) {
+            cmd.env_remove(k);
+        }
+    }
 }
 
 impl Default for Workspace {
@@ -106,12 +155,14 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the binary with `serve` and `args`, waiting until it prints its address.
+    /// Starts the binary with `serve` and `args`, waiting until it prints its address. The
+    /// caller's `TASCREED_*` variables are not passed on; `env` is.
     pub fn start(args: &[String], env: &[(&str, &str)]) -> Server {
         let log = tempfile::NamedTempFile::new().expect("log file").into_temp_path().keep().expect("keep log");
         let stderr = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(binary());
         cmd.arg("serve").args(args).stdout(Stdio::piped()).stderr(stderr).env("RUST_LOG", "info,cranelift=warn");
+        strip_tascreed_env(&mut cmd);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -126,7 +177,8 @@ impl Server {
             }
         });
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(base) => Server { child, base, log },
+            // A wildcard bind is reached over loopback.
+            Ok(base) => Server { child, base: base.replace("://0.0.0.0:", "://127.0.0.1:"), log },
             Err(_) => {
                 let _ = child.kill();
                 let text = std::fs::read_to_string(&log).unwrap_or_default();

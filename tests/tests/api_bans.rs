@@ -12,6 +12,23 @@ fn submit(server: &Server, trigger: &str) -> (u16, Value) {
     server.post("/api/v1/job", &json!({"jobName": "bn", "trigger": trigger}))
 }
 
+/// `bs`: one SHARD step of 4 shards, at most 1 undone task at a time.
+const BS: &str = r#"{"jobName":"bs","steps":[{"stepName":"s","executor":"noop","stepType":"SHARD",
+    "shardConf":{"shard":4,"maxTaskCount":1}}]}"#;
+
+/// "taskName state" of every task of bs/`trigger`, by name.
+fn bs_tasks(server: &Server, trigger: &str) -> Vec<String> {
+    let (_, tasks) = server.get(&format!("/api/v1/job/bs/{trigger}/tasks"));
+    let mut out: Vec<_> = tasks
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| format!("{} {}", t["taskName"].as_str().unwrap_or_default(), t["state"].as_str().unwrap_or_default()))
+        .collect();
+    out.sort();
+    out
+}
+
 fn todo(server: &Server, trigger: &str) -> Vec<String> {
     let (_, list) = server.get(&format!("/api/v1/state/todoTasks?jobName=bn&trigger={trigger}"));
     list.as_array().unwrap().iter().map(|t| t["taskName"].as_str().unwrap_or_default().to_string()).collect()
@@ -112,6 +129,7 @@ fn job_scope_bans_apply_to_that_job_only() {
     // TC-67 (D2: TasCreed ignores job-scope bans; we apply them).
     let ws = Workspace::new();
     ws.define("bn", BN);
+    ws.define("bs", BS);
     let server = ws.serve(&[]);
     assert_eq!(server.put("/api/v1/state/ban/global?level=TASK_PICK"), (200, json!(true)));
     assert_eq!(submit(&server, "t4").0, 201);
@@ -130,17 +148,41 @@ fn job_scope_bans_apply_to_that_job_only() {
     assert_eq!(server.put("/api/v1/state/resume/job/bn/t4"), (200, json!(true)));
     server.wait_job_state("bn", "t4", "SUCCESS");
 
-    // TASK_CREATE at job scope: that job creates nothing more; the others go on.
+    // TASK_CREATE vs TASK_PICK at job scope, told apart by creation: `bs` has 4 shards but
+    // creates 1 task at a time; raising maxTaskCount to 4 makes its job create the other 3 at
+    // once, unless TASK_CREATE is banned for it. TASK_CREATE covers TASK_PICK (spec §14), so
+    // neither banned job runs anything; an unbanned job goes on.
     assert_eq!(server.put("/api/v1/state/ban/global?level=TASK_PICK"), (200, json!(true)));
-    assert_eq!(submit(&server, "t6").0, 201);
-    assert_eq!(submit(&server, "t7").0, 201);
-    server.wait("/api/v1/state/todoTasks?jobName=bn", 30, |v| v.as_array().is_some_and(|a| a.len() == 2));
-    assert_eq!(server.put("/api/v1/state/ban/job/bn/t6?level=TASK_CREATE"), (200, json!(true)));
+    for trigger in ["t6", "t7"] {
+        assert_eq!(server.post("/api/v1/job", &json!({"jobName": "bs", "trigger": trigger})).0, 201);
+    }
+    server.wait("/api/v1/state/todoTasks?jobName=bs", 30, |v| v.as_array().is_some_and(|a| a.len() == 2));
+    assert_eq!(server.put("/api/v1/state/ban/job/bs/t6?level=TASK_CREATE"), (200, json!(true)));
+    assert_eq!(server.put("/api/v1/state/ban/job/bs/t7?level=TASK_PICK"), (200, json!(true)));
+    for trigger in ["t6", "t7"] {
+        let update = json!({"jobName": "bs", "trigger": trigger,
+            "steps": [{"stepName": "s", "shardConf": {"maxTaskCount": 4}}]});
+        let (status, job) = server.post("/api/v1/job/update", &update);
+        assert_eq!(status, 200, "{job}");
+    }
     assert_eq!(server.put("/api/v1/state/resume/global"), (200, json!(true)));
-    server.wait_job_state("bn", "t7", "SUCCESS");
-    // t6's `a` was created before the ban; TASK_CREATE also stops picking it (it covers TASK_PICK).
-    stays_todo(&server, "t6");
-    assert_eq!(server.get("/api/v1/job/bn/t6/tasks").1.as_array().map(Vec::len), Some(1), "b not created");
-    assert_eq!(server.put("/api/v1/state/resume/job/bn/t6"), (200, json!(true)));
-    server.wait_job_state("bn", "t6", "SUCCESS");
+    let shards = |trigger: &str| bs_tasks(&server, trigger);
+    // TASK_PICK: the other shards are created, nothing is picked.
+    server.wait("/api/v1/state/todoTasks?jobName=bs&trigger=t7", 30, |v| v.as_array().is_some_and(|a| a.len() == 4));
+    // An unbanned job of the same define runs meanwhile.
+    assert_eq!(server.post("/api/v1/job", &json!({"jobName": "bs", "trigger": "t8"})).0, 201);
+    server.wait_job_state("bs", "t8", "SUCCESS");
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(shards("t7"), ["s.shard-0 UNDONE", "s.shard-1 UNDONE", "s.shard-2 UNDONE", "s.shard-3 UNDONE"]);
+    assert_eq!(server.get("/api/v1/state/todoTasks?jobName=bs&trigger=t7").1.as_array().map(Vec::len), Some(4));
+    // TASK_CREATE: no new shard, and the existing one is not picked either.
+    assert_eq!(shards("t6"), ["s.shard-0 UNDONE"]);
+    assert_eq!(server.get("/api/v1/state/todoTasks?jobName=bs&trigger=t6").1.as_array().map(Vec::len), Some(1));
+    assert_eq!(server.get("/api/v1/job/bs/t6").1["state"], "UNDONE");
+    // Resumed, each runs to the end; t6 creates its remaining shards now.
+    for trigger in ["t6", "t7"] {
+        assert_eq!(server.put(&format!("/api/v1/state/resume/job/bs/{trigger}")), (200, json!(true)));
+        server.wait_job_state("bs", trigger, "SUCCESS");
+        assert_eq!(shards(trigger).len(), 4, "{trigger}");
+    }
 }

@@ -157,3 +157,43 @@ fn token_guards_every_change_but_not_reads() {
     assert_eq!(server.get("/api/v1/state/aliveJobs").0, 200);
     assert_eq!(server.get("/healthz").0, 200);
 }
+
+#[test]
+fn non_loopback_bind_is_refused_without_a_token() {
+    let ws = Workspace::new();
+    for extra in [vec![("http-bind", "0.0.0.0:0")], vec![("http-bind", "0.0.0.0:0"), ("http-token", "  ")]] {
+        let (status, stderr) = ws.serve_expecting_exit(&extra);
+        assert!(!status.success(), "{extra:?}: exit {status}\n{stderr}");
+        assert!(stderr.contains("refusing to listen on 0.0.0.0:0 without a token"), "{extra:?}:\n{stderr}");
+    }
+}
+
+#[test]
+fn non_loopback_bind_with_a_token_serves_and_guards_changes() {
+    let ws = Workspace::new();
+    ws.define("tok", r#"{"jobName":"tok","steps":[{"stepName":"a","executor":"noop"}]}"#);
+    let server = ws.serve(&["--http-bind", "0.0.0.0:0", "--http-token", "s3cret"]);
+    let body = br#"{"jobName":"tok","trigger":"t"}"#;
+    let json_type = ("content-type", "application/json");
+    let a = "TC_FATAL_AUTH_EXCEPTION";
+    assert_error(&server.request("POST", "/api/v1/job", &[json_type], body), 401, a, "missing Authorization");
+    assert_error(
+        &server.request("POST", "/api/v1/job", &[json_type, ("authorization", "Bearer wrong")], body),
+        401,
+        a,
+        "invalid bearer token",
+    );
+    assert_error(&server.put("/api/v1/state/ban/global?level=TASK_PICK"), 401, a, "missing");
+    assert_error(&server.get("/api/v1/job/tok/t"), 404, "TC_FATAL_JOB_EXCEPTION", "job tok.t does not exist");
+    let (status, job) = server.request("POST", "/api/v1/job", &[json_type, ("authorization", "Bearer s3cret")], body);
+    assert_eq!(status, 201, "{job}");
+    server.wait_job_state("tok", "t", "SUCCESS");
+
+    // DESIGN's environment name for the token works the same.
+    let mut args = ws.serve_args();
+    tascreed_tests::set_flag(&mut args, "http-bind", "0.0.0.0:0");
+    let env_server = tascreed_tests::Server::start(&args, &[("TASCREED_TOKEN", "from-env")]);
+    assert_error(&env_server.put("/api/v1/state/ban/global?level=TASK_PICK"), 401, a, "missing");
+    let auth = ("authorization", "Bearer from-env");
+    assert_eq!(env_server.request("PUT", "/api/v1/state/ban/global?level=TASK_PICK", &[auth], b""), (200, json!(true)));
+}

@@ -174,11 +174,13 @@ fn update_changes_an_undone_job() {
 
 #[test]
 fn retry_resets_an_error_job() {
+    // A fails non-retryably on every attempt and may be picked twice more: it runs 3 times,
+    // then ends ERROR with pickedTimes = triedTimes = 3 (spec §10.6).
     let ws = Workspace::new();
     ws.define(
         "rty",
-        r#"{"jobName":"rty","params":{"script":"{\"A\":[\"ERR\"]}"},"steps":[
-            {"stepName":"A","executor":"scripted"},
+        r#"{"jobName":"rty","params":{"script":"{\"A\":[\"NONRETRY\"]}"},"steps":[
+            {"stepName":"A","executor":"scripted","maxPickTimes":2},
             {"stepName":"B","executor":"scripted","dependentStep":"A"},
             {"stepName":"X","executor":"scripted"}]}"#,
     );
@@ -191,20 +193,32 @@ fn retry_resets_an_error_job() {
     assert_eq!(names(&errors), ["A"]);
     let first = errors[0].clone();
     assert_eq!(first["result"]["state"], "ERROR");
+    assert_eq!((first["pickedTimes"].as_u64(), first["triedTimes"].as_u64()), (Some(3), Some(3)), "{first}");
+    let reason = first["result"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("picked times 3 exceeds max pick times 2"), "{first}");
 
+    // Retry while picking is paused, so the reset task can be seen before it runs again.
+    assert_eq!(server.put("/api/v1/state/ban/global?level=TASK_PICK"), (200, json!(true)));
     let (status, reset) = server.post("/api/v1/job/retry", &json!({"jobName": "rty", "trigger": "t"}));
     assert_eq!(status, 200, "{reset}");
     assert_eq!(reset["state"], "UNDONE");
     let states: Vec<_> = reset["steps"].as_array().unwrap().iter().map(|s| s["state"].clone()).collect();
     assert_eq!(states, ["READY", "DORMANT", "SUCCESS"]);
+    assert_eq!(server.get("/api/v1/state/errorTasks?jobName=rty").1, json!([]));
+    let (_, todo) = server.get("/api/v1/state/todoTasks?jobName=rty");
+    assert_eq!(names(&todo), ["A"]);
+    assert_eq!(todo[0]["pickedTimes"].as_u64().unwrap_or(0), 0, "pickedTimes reset: {todo}");
+    assert_eq!(todo[0]["triedTimes"].as_u64().unwrap_or(0), 0, "triedTimes reset: {todo}");
+    assert!(todo[0]["result"].get("reason").is_none_or(Value::is_null), "reason cleared: {todo}");
 
-    // A errs again; its counters started from zero, so they equal the first run's.
+    // A runs its full 3 picks again (without the reset, the first new failure would end it at 4).
+    assert_eq!(server.put("/api/v1/state/resume/global"), (200, json!(true)));
     server.wait("/api/v1/state/errorTasks?jobName=rty", 30, |v| names(v) == ["A"]);
     let job = server.wait_job_state("rty", "t", "ERROR");
     assert_eq!(job["steps"][1]["state"], "SKIP_BY_ERROR");
     let (_, errors) = server.get("/api/v1/state/errorTasks?jobName=rty");
-    assert_eq!(errors[0]["triedTimes"], first["triedTimes"]);
-    assert_eq!(errors[0]["pickedTimes"], first["pickedTimes"]);
+    assert_eq!(errors[0]["triedTimes"], 3, "{errors}");
+    assert_eq!(errors[0]["pickedTimes"], 3, "{errors}");
 
     assert_error(
         &server.post("/api/v1/job/retry", &json!({"jobName": "rty", "trigger": "zz"})),
