@@ -39,7 +39,11 @@ pub static KEYS: &[KeyInfo] = &[
     KeyInfo { key: "define.graph.validate.enable", default: "true", meaning: "cycle check" },
     KeyInfo { key: "executor.dirs", default: "executors", meaning: "comma-separated, `*.wasm`, watched" },
     KeyInfo { key: "executor.cache.dir", default: ".tascreed-cache", meaning: "compiled artifacts" },
-    KeyInfo { key: "worker.max.count.per.host", default: "number of cores", meaning: "concurrent tasks on this node" },
+    KeyInfo {
+        key: "worker.max.count.per.host",
+        default: "number of cores",
+        meaning: "concurrent tasks on this node; `0`: an API-only node that runs none",
+    },
     KeyInfo { key: "worker.max.count.overall", default: "20", meaning: "concurrent tasks across nodes" },
     KeyInfo { key: "lease.ms", default: "60000", meaning: "task occupation" },
     KeyInfo { key: "heartbeat.ms", default: "15000", meaning: "task occupation" },
@@ -54,7 +58,11 @@ pub static KEYS: &[KeyInfo] = &[
         default: "30000",
         meaning: "re-pick back-off step after the 5th give-up (cap 10 steps)",
     },
-    KeyInfo { key: "ban.cache.ms", default: "1000", meaning: "how soon bans take effect" },
+    KeyInfo {
+        key: "ban.cache.ms",
+        default: "1000",
+        meaning: "accepted for TasCreed configs; bans are read inside every claim and advance, so they act at once",
+    },
     KeyInfo { key: "sweep.ms", default: "1000", meaning: "safety-net advance of all jobs" },
     KeyInfo { key: "monitor.ms", default: "5000", meaning: "slow-job and gauge refresh" },
     KeyInfo {
@@ -72,7 +80,8 @@ pub static KEYS: &[KeyInfo] = &[
     KeyInfo {
         key: "archive.task.enable",
         default: "false",
-        meaning: "archive done tasks that carry trait ARCHIVE (spec §17)",
+        meaning: "accepted for TasCreed configs; every task stays queryable with its job, archived or not, until the \
+                  retention purges the job",
     },
 ];
 

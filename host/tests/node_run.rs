@@ -154,3 +154,21 @@ async fn events_drive_a_job_without_the_sweep() {
     let tasks = h.tasks("chain", "t").await;
     assert_eq!(tasks.len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_without_workers_advances_jobs_but_runs_no_task() {
+    let mut config = fast_config("api-only");
+    config.workers = 0;
+    let h = Harness::with_config(&[&with_executor(CHAIN, "scripted")], config).await;
+    h.submit(&scripted_request("chain", "t", json!({}))).await;
+    let tasks = eventually(20, "task A created", || async {
+        let t = h.tasks("chain", "t").await;
+        (!t.is_empty()).then_some(t)
+    })
+    .await;
+    assert_eq!(tasks[0].task_name, "A");
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert!(h.adoptions().await.is_empty(), "nobody claimed A");
+    let a = &h.tasks("chain", "t").await[0];
+    assert_eq!((a.state, a.start_time), (TaskState::Undone, None), "A never ran");
+}

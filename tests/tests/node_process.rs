@@ -345,3 +345,40 @@ fn restarted_nodes_complete_every_accepted_job() {
         shard_claims.values().filter(|e| **e > 1).count()
     );
 }
+
+#[test]
+fn tc58_a_killed_node_s_normal_task_is_picked_by_another_counting_nothing() {
+    let ws = Workspace::new();
+    let crash = r#"{"jobName":"crash","steps":[{"stepName":"a","executor":"scripted","params":{"k":"v"}}]}"#;
+    ws.define("crash", crash);
+    // The second node's `scripted` is noop under that name: it returns OK at once where the
+    // first node's blocks.
+    let fixed = ws.path().join("executors-fixed");
+    std::fs::create_dir_all(&fixed).unwrap();
+    std::fs::copy(plugins_dir().join("noop.wasm"), fixed.join("scripted.wasm")).unwrap();
+    let lease = ["--lease-ms", "1500", "--heartbeat-ms", "300"];
+    let mut first = ws.serve(&lease);
+    let b = ws.bulletin();
+    let script = r#"{\"a\":[{\"do\":\"OK\",\"sleepMs\":60000}]}"#;
+    ws.submit(&b, crash, &format!(r#"{{"jobName":"crash","trigger":"t","params":{{"script":"{script}"}}}}"#));
+    first.wait_log("scripted: task a attempt 0 action OK", 30);
+    let (status, adoption) = first.get("/api/v1/state/adoption/crash/t/a");
+    assert_eq!(status, 200, "{adoption}");
+    assert!(adoption.to_string().contains(&first.node_id()), "held by the first node: {adoption}");
+    first.kill();
+
+    let mut flags = lease.to_vec();
+    let dir = fixed.display().to_string();
+    flags.extend(["--executor-dirs", dir.as_str()]);
+    let second = ws.serve(&flags);
+    assert!(wait_job(&b, "crash", "t", JobState::Success, 30, &[&second]), "archived");
+    let a = task(&b, "crash", "t", "a").unwrap();
+    assert_eq!(a.state, TaskState::Success);
+    assert_eq!(a.node.as_deref(), Some(second.node_id().as_str()));
+    assert_eq!(a.params.get("k").map(String::as_str), Some("v"), "the define's params reach the new run");
+    assert_eq!((a.picked_times, a.tried_times), (0, 0), "a crash counts nothing");
+    assert_eq!(claims(&ws, "crash")["a"], 2, "claimed once per node");
+    let (_, tasks) = second.get("/api/v1/job/crash/t/tasks");
+    let shown = &tasks.as_array().expect("task list")[0];
+    assert!(shown.get("pickedTimes").is_none(), "pickedTimes absent, as TasCreed prints it: {shown}");
+}

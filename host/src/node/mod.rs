@@ -164,7 +164,8 @@ impl Node {
         });
         let advancer_thread = advancer::spawn(shared.clone(), receiver)?;
         let mut tasks = Vec::new();
-        for i in 0..shared.config.workers.max(1) {
+        // No workers is an API-only node: it submits and advances jobs, others run the tasks.
+        for i in 0..shared.config.workers {
             tasks.push(tokio::spawn(worker::run(shared.clone(), format!("w{i}"))));
         }
         tasks.push(tokio::spawn(sweeper::run(shared.clone())));

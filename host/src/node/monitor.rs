@@ -33,7 +33,12 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         // three heartbeats (at least a lease), or loaded here.
         let live_ms =
             i64::try_from(shared.config.heartbeat_ms).unwrap_or(i64::MAX).saturating_mul(3).max(shared.config.lease_ms);
-        let local: Vec<String> = shared.executors.loaded().into_iter().map(|(name, _)| name).collect();
+        // An API-only node (no workers) runs nothing, whatever it has loaded.
+        let local: Vec<String> = if shared.config.workers == 0 {
+            Vec::new()
+        } else {
+            shared.executors.loaded().into_iter().map(|(name, _)| name).collect()
+        };
         let read = move |b: &dyn tascreed_bulletin::Bulletin| {
             b.now_ms().and_then(|now| b.monitor(now, live_ms, &local, SLOW_TASK_LOG_LIMIT))
         };

@@ -16,7 +16,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         }
         if last_heartbeat.is_none_or(|t| t.elapsed() >= heartbeat) {
             let node = shared.config.node_id.clone();
-            let executors = sources::advertised(&*shared.executors);
+            // An API-only node (no workers) advertises nothing: it would claim none of it.
+            let executors =
+                if shared.config.workers == 0 { Vec::new() } else { sources::advertised(&*shared.executors) };
             let bindings = sources::local_bindings(&*shared.executors);
             let result = db(&shared.bulletin, move |b| {
                 b.heartbeat_node(&node, &executors)?;
