@@ -1,6 +1,6 @@
 //! Jobs: submit, advance (fold + create + archive), admin operations.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use tascreed_domain::{Binding, FinishedTask, Job, JobRequest, StepType, Task, resolve_executor};
 
 use super::SqliteBulletin;
@@ -15,13 +15,7 @@ fn type_order(t: StepType) -> i64 {
     }
 }
 
-pub(super) fn insert_job(
-    tx: &Transaction<'_>,
-    ns: &str,
-    job: &Job,
-    unique_alive: bool,
-    wake_at: Option<i64>,
-) -> Result<()> {
+pub(super) fn insert_job(tx: &Connection, ns: &str, job: &Job, unique_alive: bool, wake_at: Option<i64>) -> Result<()> {
     let body = job_body(job)?;
     tx.prepare_cached(
         "INSERT INTO jobs (ns, job_name, trig, state, unique_alive, version, wake_at, create_time, modify_time, body, \
@@ -60,19 +54,12 @@ fn job_body(job: &Job) -> Result<String> {
         .map_err(|e| BulletinError::Invalid(format!("job {}/{} not serializable: {e}", job.job_name, job.trigger)))
 }
 
-fn save_job(tx: &Transaction<'_>, ns: &str, job: &Job, version: i64, wake_at: Option<i64>) -> Result<bool> {
+fn save_job(tx: &Connection, ns: &str, job: &Job, version: i64, wake_at: Option<i64>) -> Result<bool> {
     save_job_body(tx, ns, job, &job_body(job)?, version, wake_at)
 }
 
 /// [`save_job`] with the body serialized beforehand (outside the write lock).
-fn save_job_body(
-    tx: &Transaction<'_>,
-    ns: &str,
-    job: &Job,
-    body: &str,
-    version: i64,
-    wake_at: Option<i64>,
-) -> Result<bool> {
+fn save_job_body(tx: &Connection, ns: &str, job: &Job, body: &str, version: i64, wake_at: Option<i64>) -> Result<bool> {
     let n = tx
         .prepare_cached(
             "UPDATE jobs SET state = ?4, version = version + 1, wake_at = ?5, modify_time = ?6, body = ?7 \
@@ -82,11 +69,11 @@ fn save_job_body(
     Ok(n == 1)
 }
 
-fn archive_job(tx: &Transaction<'_>, ns: &str, job: &Job, now: i64) -> Result<()> {
+fn archive_job(tx: &Connection, ns: &str, job: &Job, now: i64) -> Result<()> {
     archive_job_body(tx, ns, job, &job_body(job)?, now)
 }
 
-fn archive_job_body(tx: &Transaction<'_>, ns: &str, job: &Job, body: &str, now: i64) -> Result<()> {
+fn archive_job_body(tx: &Connection, ns: &str, job: &Job, body: &str, now: i64) -> Result<()> {
     tx.prepare_cached(
         "INSERT OR REPLACE INTO archive_jobs (ns, job_name, trig, state, archived_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
@@ -99,7 +86,7 @@ fn archive_job_body(tx: &Transaction<'_>, ns: &str, job: &Job, body: &str, now: 
     Ok(())
 }
 
-fn insert_task(tx: &Transaction<'_>, ns: &str, task: &Task, executor: Option<&str>) -> Result<()> {
+fn insert_task(tx: &Connection, ns: &str, task: &Task, executor: Option<&str>) -> Result<()> {
     let body = serde_json::to_string(task).map_err(|e| crate::BulletinError::Invalid(e.to_string()))?;
     tx.prepare_cached(
         "INSERT INTO tasks (ns, job_name, trig, task_name, step_name, type_order, position, priority, state, folded, \
@@ -160,7 +147,7 @@ fn apply_finished(job: &mut Job, finished: &[Task], now: i64, out: &mut Advanced
 }
 
 /// Marks exactly these finished tasks folded (others may have finished since they were read).
-fn mark_folded(tx: &Transaction<'_>, ns: &str, finished: &[Task]) -> Result<()> {
+fn mark_folded(tx: &Connection, ns: &str, finished: &[Task]) -> Result<()> {
     let mut stmt = tx.prepare_cached(
         "UPDATE tasks SET folded = 1 WHERE ns = ?1 AND job_name = ?2 AND trig = ?3 AND task_name = ?4 AND folded = 0",
     )?;
@@ -171,7 +158,7 @@ fn mark_folded(tx: &Transaction<'_>, ns: &str, finished: &[Task]) -> Result<()> 
 }
 
 /// Folds the job's unfolded finished tasks into it and marks them folded, inside `tx`.
-fn fold_finished(tx: &Transaction<'_>, ns: &str, job: &mut Job, now: i64, out: &mut Advanced) -> Result<bool> {
+fn fold_finished(tx: &Connection, ns: &str, job: &mut Job, now: i64, out: &mut Advanced) -> Result<bool> {
     let finished = rows::job_tasks_where(tx, ns, &JobKey::of(job), "folded = 0")?;
     let changed = apply_finished(job, &finished, now, out);
     mark_folded(tx, ns, &finished)?;
@@ -238,14 +225,16 @@ impl SqliteBulletin {
     /// A job that changed meanwhile (another node's advance, an admin call) is read again.
     pub(super) fn advance_impl(&self, key: &JobKey, bindings: &[Binding], budget: usize) -> Result<Advanced> {
         for _ in 0..8 {
+            // One read transaction, so the job, its finished tasks and its bans are one snapshot.
             let snapshot = self.read(|conn, ns, now| {
-                let tx = conn.unchecked_transaction()?;
-                let Some((job, version)) = load_alive_job(&tx, ns, key)? else {
-                    return Ok(None);
-                };
-                let finished = rows::job_tasks_where(&tx, ns, key, "folded = 0")?;
-                let create_banned = ban_level(&tx, ns, key)?.is_some_and(|l| l >= BanLevel::TaskCreate);
-                Ok(Some(Snapshot { job, version, finished, create_banned, now }))
+                super::in_transaction(conn, "BEGIN", |tx| {
+                    let Some((job, version)) = load_alive_job(tx, ns, key)? else {
+                        return Ok(None);
+                    };
+                    let finished = rows::job_tasks_where(tx, ns, key, "folded = 0")?;
+                    let create_banned = ban_level(tx, ns, key)?.is_some_and(|l| l >= BanLevel::TaskCreate);
+                    Ok(Some(Snapshot { job, version, finished, create_banned, now }))
+                })
             })?;
             let Some(Snapshot { mut job, version, finished, create_banned, now }) = snapshot else {
                 return Ok(Advanced::default());

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
 use crate::Result;
@@ -51,6 +51,8 @@ impl SqliteOptions {
 
 /// Reader connections per process.
 const READERS: usize = 4;
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 256;
 
 /// The SQLite [`crate::Bulletin`].
 pub struct SqliteBulletin {
@@ -80,6 +82,10 @@ fn open(options: &SqliteOptions) -> Result<Connection> {
     };
     conn.pragma_update(None, "synchronous", sync)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Every statement of the bulletin stays prepared: rusqlite's default cache of 16 is
+    // smaller than the set of statements the hot paths cycle through, and re-preparing on
+    // every miss costs more than running the statement.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 
@@ -109,14 +115,13 @@ impl SqliteBulletin {
         m.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs `f` in one write transaction with the database clock.
-    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>, &str, i64) -> Result<T>) -> Result<T> {
-        let mut conn = Self::lock(&self.writer);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let now = now_ms(&tx)?;
-        let out = f(&tx, &self.ns, now)?;
-        tx.commit()?;
-        Ok(out)
+    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`) with the database clock.
+    fn write<T>(&self, f: impl FnOnce(&Connection, &str, i64) -> Result<T>) -> Result<T> {
+        let conn = Self::lock(&self.writer);
+        in_transaction(&conn, "BEGIN IMMEDIATE", |conn| {
+            let now = now_ms(conn)?;
+            f(conn, &self.ns, now)
+        })
     }
 
     /// Runs `f` on the reader connection (a consistent WAL snapshot per statement).
@@ -137,7 +142,29 @@ impl SqliteBulletin {
 
 /// The database clock in epoch ms.
 pub(crate) fn now_ms(conn: &Connection) -> Result<i64> {
-    Ok(conn.query_row("SELECT CAST(unixepoch('subsec') * 1000 AS INTEGER)", [], |r| r.get(0))?)
+    Ok(conn.prepare_cached("SELECT CAST(unixepoch('subsec') * 1000 AS INTEGER)")?.query_row([], |r| r.get(0))?)
+}
+
+/// Runs `f` between `begin` and `COMMIT`, rolling back if it fails, if the commit fails, or if
+/// it panics. rusqlite's `Transaction` would parse `BEGIN` and `COMMIT` anew on every use
+/// (`execute_batch`); these statements are cached like every other.
+pub(crate) fn in_transaction<T>(conn: &Connection, begin: &str, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    /// Rolls back whatever is still open when it is dropped: on an error or a panic in `f`, or
+    /// a failed commit.
+    struct Open<'c>(&'c Connection);
+    impl Drop for Open<'_> {
+        fn drop(&mut self) {
+            if !self.0.is_autocommit() {
+                let _ = self.0.prepare_cached("ROLLBACK").and_then(|mut s| s.execute([]));
+            }
+        }
+    }
+    conn.prepare_cached(begin)?.execute([])?;
+    let open = Open(conn);
+    let out = f(conn)?;
+    conn.prepare_cached("COMMIT")?.execute([])?;
+    drop(open);
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -158,5 +185,31 @@ mod tests {
         assert!(a >= 0);
         drop(first);
         SqliteBulletin::open(&options).expect("second open sees the schema in place");
+    }
+
+    #[test]
+    fn a_failed_or_panicking_write_leaves_nothing_and_no_open_transaction() {
+        use crate::{BanScope, Bulletin};
+        let dir = tempfile::tempdir().unwrap();
+        let b = SqliteBulletin::open(&SqliteOptions::new(dir.path().join("b.db"))).unwrap();
+        let insert = |c: &Connection, ns: &str| {
+            c.execute("INSERT INTO bans (ns, scope, target, level) VALUES (?1, 'global', '', 1)", [ns]).map(|_| ())
+        };
+        let failed: Result<()> = b.write(|c, ns, _| {
+            insert(c, ns).expect("the insert itself works");
+            Err(crate::BulletinError::Invalid("no".into()))
+        });
+        assert!(failed.is_err());
+        assert!(b.bans().unwrap().is_empty(), "rolled back on error");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _: Result<()> = b.write(|c, ns, _| {
+                insert(c, ns).expect("the insert itself works");
+                panic!("inside a write")
+            });
+        }));
+        assert!(panicked.is_err());
+        assert!(b.bans().unwrap().is_empty(), "rolled back on panic");
+        b.set_ban(&BanScope::Global, crate::BanLevel::TaskPick).expect("the writer is usable again");
+        assert_eq!(b.bans().unwrap().len(), 1);
     }
 }
