@@ -10,6 +10,9 @@ use tascreed_bulletin::{Bulletin, JobKey, SqliteBulletin, SqliteOptions};
 use tascreed_domain::{Job, JobDefine, JobRequest, build_job};
 use tascreed_runtime::{Runtime, RuntimeConfig};
 
+/// The executors every in-process node has.
+const EXECUTORS: [&str; 3] = ["noop", "counter", "scripted"];
+
 pub struct Ctx {
     pub quick: bool,
     pub plugins: PathBuf,
@@ -49,19 +52,57 @@ impl Ctx {
     pub async fn executors(&self) -> anyhow::Result<Arc<StaticExecutors>> {
         let rt = self.runtime(true, true)?;
         let all = StaticExecutors::default();
-        for name in ["noop", "counter", "scripted"] {
+        for name in EXECUTORS {
             all.insert(name, rt.load(self.guest(name)?).await?);
         }
         Ok(Arc::new(all))
     }
 
-    pub async fn node(&self, bulletin: Arc<dyn Bulletin>, defines: &[&str]) -> anyhow::Result<Node> {
+    /// The settings of every in-process bench node (recorded in the report).
+    pub fn node_config(&self) -> NodeConfig {
+        NodeConfig { max_overall: 1_000, sweep_ms: 200, monitor_ms: 60_000, ..NodeConfig::default() }
+    }
+
+    /// [`Ctx::node_config`] and the executors' runtime settings, for the report.
+    pub fn node_settings(&self) -> serde_json::Value {
+        let c = self.node_config();
+        serde_json::json!({
+            "node_id": c.node_id,
+            "workers": c.workers,
+            "max_overall": c.max_overall,
+            "lease_ms": c.lease_ms,
+            "heartbeat_ms": c.heartbeat_ms,
+            "sweep_ms": c.sweep_ms,
+            "monitor_ms": c.monitor_ms,
+            "retry": format!("{:?}", c.retry),
+            "fuel_default": c.fuel_default,
+            "timeout_ms_default": c.timeout_ms_default,
+            "archive_retention_hours": c.archive_retention_hours,
+            "graph_validate": c.graph_validate,
+            "executors": {"runtime": {"pooling": true, "fuel_metering": true}, "loaded": EXECUTORS},
+            "storage": "SQLite, default SqliteOptions, one file per scenario run in a temporary folder",
+        })
+    }
+
+    /// A node over already loaded executors: starting it compiles nothing, so a timer started
+    /// just before measures the node alone.
+    pub fn start_node(
+        &self,
+        bulletin: Arc<dyn Bulletin>,
+        defines: &[&str],
+        executors: Arc<StaticExecutors>,
+    ) -> anyhow::Result<Node> {
         let registry = Arc::new(StaticDefines::default());
         for d in defines {
             registry.insert(JobDefine::load(d, Default::default())?);
         }
-        let config = NodeConfig { max_overall: 1_000, sweep_ms: 200, monitor_ms: 60_000, ..NodeConfig::default() };
-        Ok(Node::start(config, bulletin, registry, self.executors().await?)?)
+        Ok(Node::start(self.node_config(), bulletin, registry, executors)?)
+    }
+
+    /// Loads the executors, then starts a node (for scenarios whose timer starts later).
+    pub async fn node(&self, bulletin: Arc<dyn Bulletin>, defines: &[&str]) -> anyhow::Result<Node> {
+        let executors = self.executors().await?;
+        self.start_node(bulletin, defines, executors)
     }
 }
 

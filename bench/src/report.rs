@@ -47,13 +47,20 @@ pub struct Outcome {
     pub headline: String,
     /// Whether the headline meets the target (`None`: the target is "report").
     pub met: Option<bool>,
+    /// What the scenario ran on: task counts, rates, durations, rounds.
+    pub sizes: Vec<(String, Value)>,
     pub samples: Vec<(String, Summary)>,
     pub figures: Vec<(String, Value)>,
 }
 
 impl Outcome {
     pub fn new(name: &'static str, target: &'static str) -> Outcome {
-        Outcome { name, target, headline: String::new(), met: None, samples: vec![], figures: vec![] }
+        Outcome { name, target, headline: String::new(), met: None, sizes: vec![], samples: vec![], figures: vec![] }
+    }
+
+    pub fn size(&mut self, label: impl Into<String>, value: impl Into<Value>) -> &mut Self {
+        self.sizes.push((label.into(), value.into()));
+        self
     }
 
     pub fn sample(&mut self, label: impl Into<String>, summary: Summary) -> &mut Self {
@@ -72,6 +79,7 @@ impl Outcome {
             "target": self.target,
             "headline": self.headline,
             "met": self.met,
+            "sizes": self.sizes.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<serde_json::Map<_, _>>(),
             "samples": self.samples.iter().map(|(k, s)| json!({"label": k, "summary": s})).collect::<Vec<_>>(),
             "figures": self.figures.iter().map(|(k, v)| json!({"label": k, "value": v})).collect::<Vec<_>>(),
         })
@@ -88,6 +96,10 @@ pub fn print_table(outcomes: &[Outcome]) {
             None => "-",
         };
         println!("{:<12} {:<40} {:<44} {}", o.name, o.headline, o.target, met);
+        if !o.sizes.is_empty() {
+            let sizes: Vec<String> = o.sizes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            println!("    sizes: {}", sizes.join(", "));
+        }
         for (label, s) in &o.samples {
             println!(
                 "    {label:<36} median {:>10.3} p99 {:>10.3} min {:>10.3} max {:>10.3} {} (n={})",

@@ -264,12 +264,39 @@ fn bench(root: &Path, quick: bool, only: Option<&str>, out: &Path) -> Result<()>
     run(&mut cmd)
 }
 
-/// One scenario under `perf record -g` (report in target/bench/perf.data), or under
-/// `cargo flamegraph` when that is installed; says how to get either when neither is.
+/// One scenario under `perf record` with DWARF call graphs (data in target/bench/perf.data),
+/// or under `flamegraph` when perf is missing; says how to get either when neither is.
 fn profile(root: &Path, scenario: &str) -> Result<()> {
+    /// How `profile` samples when `TASCREED_PERF_RECORD_ARGS` does not say otherwise. The release
+    /// build keeps no frame pointers, so `-g` (frame-pointer call graphs) gives broken stacks:
+    /// DWARF unwinding from a copy of each sample's user stack is used instead. That copy makes
+    /// every sample ~16 KiB, hence the low frequency (about 8 MB per busy core-second).
+    const PERF_RECORD_ARGS: &[&str] = &["-F", "499", "--call-graph", "dwarf,16384"];
+    /// perf as a non-root user needs `kernel.perf_event_paranoid` <= 1 to see the whole picture
+    /// (at 2 it may refuse, or sample user space only and miss time spent in the kernel).
+    fn warn_if_perf_restricted() {
+        let paranoid = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
+            .ok()
+            .and_then(|v| v.trim().parse::<i32>().ok());
+        let root = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines().find_map(|l| l.strip_prefix("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0"))
+            })
+            .unwrap_or(false);
+        if let Some(level) = paranoid.filter(|&l| l > 1 && !root) {
+            eprintln!(
+                "xtask: kernel.perf_event_paranoid is {level}: perf may refuse or miss kernel time; \
+                 run `sudo sysctl kernel.perf_event_paranoid=1` (or profile as root)"
+            );
+        }
+    }
+
     let plugins_dir = plugins(root)?;
     run(cargo().current_dir(root).args(["build", "--release", "-p", "tascreed", "-p", "tascreed-bench"]))?;
     let target = target_dir(root).join("release");
+    let out_dir = root.join("target/bench");
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
     let args = [
         "--binary".to_string(),
         target.join("tascreed").display().to_string(),
@@ -278,18 +305,30 @@ fn profile(root: &Path, scenario: &str) -> Result<()> {
         "--only".into(),
         scenario.into(),
         "--out".into(),
-        root.join("target/bench/profile.json").display().to_string(),
+        out_dir.join("profile.json").display().to_string(),
+        "--revision".into(),
+        git_revision(root),
+        "--profile".into(),
+        "release".into(),
     ];
     let bench_bin = target.join("tascreed-bench");
     if Command::new("perf").arg("--version").output().is_ok_and(|o| o.status.success()) {
-        let data = root.join("target/bench/perf.data");
-        std::fs::create_dir_all(root.join("target/bench"))?;
-        run(Command::new("perf").arg("record").arg("-g").arg("-o").arg(&data).arg(&bench_bin).args(&args))?;
-        eprintln!("xtask: profile in {}; read it with `perf report -i {}`", data.display(), data.display());
+        warn_if_perf_restricted();
+        let record: Vec<String> = match std::env::var("TASCREED_PERF_RECORD_ARGS") {
+            Ok(custom) => custom.split_whitespace().map(str::to_string).collect(),
+            Err(_) => PERF_RECORD_ARGS.iter().map(|a| a.to_string()).collect(),
+        };
+        let data = out_dir.join("perf.data");
+        run(Command::new("perf").arg("record").args(&record).arg("-o").arg(&data).arg(&bench_bin).args(&args))?;
+        eprintln!(
+            "xtask: profile in {0}; read it with `perf report -i {0} --no-children --no-inline` \
+             (--no-inline: resolving inlined frames of DWARF stacks can take perf many minutes)",
+            data.display()
+        );
         return Ok(());
     }
     if Command::new("flamegraph").arg("--help").output().is_ok_and(|o| o.status.success()) {
-        let svg = root.join("target/bench/flamegraph.svg");
+        let svg = out_dir.join("flamegraph.svg");
         run(Command::new("flamegraph").arg("-o").arg(&svg).arg("--").arg(&bench_bin).args(&args))?;
         eprintln!("xtask: flamegraph in {}", svg.display());
         return Ok(());

@@ -19,6 +19,8 @@ fn shard_job(b: &dyn Bulletin, name: &str, n: usize) -> anyhow::Result<JobKey> {
 pub fn claim_depth(c: &Ctx) -> anyhow::Result<Outcome> {
     let mut out = Outcome::new("claim-depth", "1M no more than 1.5x slower than 1k");
     let depths: Vec<usize> = if c.quick { vec![100, 1_000] } else { vec![1_000, 10_000, 100_000, 1_000_000] };
+    let claims = c.size(500, 50);
+    out.size("depths (queued tasks)", serde_json::json!(depths)).size("claims per depth", claims);
     let mut medians = Vec::new();
     for depth in &depths {
         let (b, path) = c.bulletin(&format!("claim-{depth}"))?;
@@ -32,7 +34,7 @@ pub fn claim_depth(c: &Ctx) -> anyhow::Result<Outcome> {
             max_overall: 1_000_000,
         };
         let mut us = Vec::new();
-        for _ in 0..c.size(500, 50) {
+        for _ in 0..claims {
             let t = Instant::now();
             let claimed = b.claim(&request)?;
             us.push(t.elapsed().as_secs_f64() * 1e6);
@@ -52,6 +54,8 @@ pub fn claim_depth(c: &Ctx) -> anyhow::Result<Outcome> {
 pub fn fan_out(c: &Ctx) -> anyhow::Result<Outcome> {
     let mut out = Outcome::new("fan-out", "report tasks created/s");
     let end = c.size(1_000_000, 2_000) - 1;
+    out.size("pack range", format!("0..={end}")).size("pack size", 10);
+    out.size("tasks per transaction", tascreed_domain::CREATION_BUDGET_PER_PASS);
     let (b, _) = c.bulletin("fan-out")?;
     let define = format!(
         r#"{{"jobName":"fan","steps":[{{"stepName":"p","stepType":"PACK","executor":"x","packConf":{{"size":10,"start":0,"end":{end},"maxTaskCount":200000}}}}]}}"#
