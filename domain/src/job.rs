@@ -133,8 +133,9 @@ pub struct Step {
     /// Step define params overwritten by step request params.
     #[serde(default, deserialize_with = "params::lenient", skip_serializing_if = "Params::is_empty")]
     pub params: Params,
-    /// Task index → state; a missing key reads as SUCCESS.
-    #[serde(default)]
+    /// Task index → state; a missing key reads as SUCCESS. Stored as runs (see
+    /// [`task_state_runs`]); the API shows TasCreed's map ([`Job::api_json`]).
+    #[serde(default, with = "task_state_runs")]
     pub task_states: BTreeMap<i64, TaskState>,
     /// Successful shard indexes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -269,9 +270,12 @@ impl Job {
         if let Some(obj) = value.as_object_mut() {
             obj.remove("define");
             if let Some(steps) = obj.get_mut("steps").and_then(|s| s.as_array_mut()) {
-                for step in steps.iter_mut().filter_map(|s| s.as_object_mut()) {
+                for (step, source) in steps.iter_mut().filter_map(|s| s.as_object_mut()).zip(&self.steps) {
                     step.remove("shardCrt");
                     step.remove("packCrt");
+                    // TasCreed's shape: index → state (spec §2.7), not the stored runs.
+                    let map = serde_json::to_value(&source.task_states).unwrap_or(serde_json::Value::Null);
+                    step.insert("taskStates".into(), map);
                 }
             }
         }
@@ -287,5 +291,73 @@ impl Job {
     /// today, but an error must reach the caller rather than store an empty body.
     pub fn to_json(&self) -> Result<String, serde_json::Error> {
         serde_json::to_string(self)
+    }
+}
+
+/// `taskStates` as stored: runs of consecutive indexes in one state, `[[0, 99999, "UNDONE"]]`.
+/// A step with many alive tasks (a SHARD step with a large `maxTaskCount`) would otherwise make
+/// every write of its job as large as its task count, and advancing it is such a write. Reads
+/// TasCreed's map (`{"0": "UNDONE"}`) too.
+mod task_state_runs {
+    use std::collections::BTreeMap;
+    use std::fmt;
+
+    use serde::de::{self, MapAccess, SeqAccess, Visitor};
+    use serde::{Deserializer, Serialize, Serializer};
+
+    use crate::state::TaskState;
+
+    /// More entries than any step can hold: a corrupt run cannot make a read allocate without
+    /// bound.
+    const MAX_ENTRIES: u64 = 100_000_000;
+
+    pub fn serialize<S: Serializer>(map: &BTreeMap<i64, TaskState>, s: S) -> Result<S::Ok, S::Error> {
+        let mut runs: Vec<(i64, i64, TaskState)> = Vec::new();
+        for (&index, &state) in map {
+            match runs.last_mut() {
+                Some((_, end, last)) if end.checked_add(1) == Some(index) && *last == state => *end = index,
+                _ => runs.push((index, index, state)),
+            }
+        }
+        runs.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<i64, TaskState>, D::Error> {
+        d.deserialize_any(Either)
+    }
+
+    struct Either;
+
+    impl<'de> Visitor<'de> for Either {
+        type Value = BTreeMap<i64, TaskState>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a map of task index to state, or a list of [first, last, state] runs")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((index, state)) = map.next_entry::<i64, TaskState>()? {
+                out.insert(index, state);
+            }
+            Ok(out)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut entries: Vec<(i64, TaskState)> = Vec::new();
+            while let Some((first, last, state)) = seq.next_element::<(i64, i64, TaskState)>()? {
+                let len = u64::try_from(i128::from(last) - i128::from(first) + 1).unwrap_or(0);
+                if len == 0 || entries.len() as u64 + len > MAX_ENTRIES {
+                    return Err(de::Error::custom(format!("invalid task state run [{first}, {last}]")));
+                }
+                entries.extend((first..=last).map(|i| (i, state)));
+            }
+            // Runs are written in ascending order: the map is built in bulk.
+            Ok(entries.into_iter().collect())
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
     }
 }

@@ -219,8 +219,43 @@ fn stored_job_and_task_round_trip() {
     assert_eq!(tj["state"], "UNDONE");
     assert_eq!(tj["createTime"], "2021-10-12T00:53:20.000Z");
     assert_eq!(serde_json::from_value::<Task>(tj).unwrap(), *t);
+    // Stored as runs, shown as TasCreed's map; both read back.
     let step = serde_json::to_value(sim.step("prep")).unwrap();
-    assert_eq!(step["taskStates"], serde_json::json!({"0": "UNDONE", "1": "UNDONE"}));
+    assert_eq!(step["taskStates"], serde_json::json!([[0, 1, "UNDONE"]]));
+    let api = sim.job.api_json(0);
+    let prep = api["steps"].as_array().unwrap().iter().find(|s| s["stepName"] == "prep").unwrap();
+    assert_eq!(prep["taskStates"], serde_json::json!({"0": "UNDONE", "1": "UNDONE"}));
+    let mut from_map = serde_json::to_value(&sim.job).unwrap();
+    for s in from_map["steps"].as_array_mut().unwrap() {
+        let name = s["stepName"].as_str().unwrap().to_string();
+        s["taskStates"] = serde_json::to_value(&sim.step(&name).task_states).unwrap();
+    }
+    assert_eq!(serde_json::from_value::<Job>(from_map).unwrap(), sim.job, "TasCreed's map form reads too");
+}
+
+#[test]
+fn task_state_runs_merge_only_consecutive_equal_states() {
+    use std::collections::BTreeMap;
+    use tascreed_domain::TaskState::{Error, Failed, Undone};
+    let mut sim = Sim::new(SAMPLE, REQ1);
+    sim.advance();
+    let mut job = sim.job.clone();
+    let states: BTreeMap<i64, _> =
+        [(-1, Undone), (0, Undone), (1, Undone), (2, Failed), (3, Undone), (5, Undone), (6, Error)].into();
+    job.steps[0].task_states = states.clone();
+    let stored = serde_json::to_value(&job.steps[0]).unwrap();
+    assert_eq!(
+        stored["taskStates"],
+        serde_json::json!([[-1, 1, "UNDONE"], [2, 2, "FAILED"], [3, 3, "UNDONE"], [5, 5, "UNDONE"], [6, 6, "ERROR"]])
+    );
+    let back = Job::from_json(&job.to_json().unwrap()).unwrap();
+    assert_eq!(back.steps[0].task_states, states);
+    // A run that is empty or absurdly long is refused, not allocated.
+    let mut bad = serde_json::to_value(&job).unwrap();
+    bad["steps"][0]["taskStates"] = serde_json::json!([[5, 4, "UNDONE"]]);
+    assert!(serde_json::from_value::<Job>(bad.clone()).is_err());
+    bad["steps"][0]["taskStates"] = serde_json::json!([[0, i64::MAX, "UNDONE"]]);
+    assert!(serde_json::from_value::<Job>(bad).is_err());
 }
 
 /// Spec §2.8: TasCreed's task JSON reads as-is — state from `result.state`, updated configs as

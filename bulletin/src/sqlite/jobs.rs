@@ -225,12 +225,16 @@ impl SqliteBulletin {
     /// A job that changed meanwhile (another node's advance, an admin call) is read again.
     pub(super) fn advance_impl(&self, key: &JobKey, bindings: &[Binding], budget: usize) -> Result<Advanced> {
         for _ in 0..8 {
+            let kept = self.take_advanced(key);
             // One read transaction, so the job, its finished tasks and its bans are one snapshot.
             let snapshot = self.read(|conn, ns, now| {
                 super::in_transaction(conn, "BEGIN", |tx| {
-                    let Some((job, version)) = load_alive_job(tx, ns, key)? else {
+                    let Some((job, version, kept)) = rows::load_alive_job_unless(tx, ns, key, kept)? else {
                         return Ok(None);
                     };
+                    if kept {
+                        self.kept_hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     let finished = rows::job_tasks_where(tx, ns, key, "folded = 0")?;
                     let create_banned = ban_level(tx, ns, key)?.is_some_and(|l| l >= BanLevel::TaskCreate);
                     Ok(Some(Snapshot { job, version, finished, create_banned, now }))
@@ -261,6 +265,7 @@ impl SqliteBulletin {
             out.job_times = Some((job.create_time, job.modify_time));
             let archive = job.state.can_auto_archive();
             if !changed && !archive && finished.is_empty() && new_tasks.is_empty() {
+                self.keep_advanced(key, version, job);
                 return Ok(out);
             }
             let body = job_body(&job)?;
@@ -285,10 +290,25 @@ impl SqliteBulletin {
             })?;
             if committed {
                 out.archived = archive;
+                if !archive {
+                    self.keep_advanced(key, if changed { version + 1 } else { version }, job);
+                }
                 return Ok(out);
             }
         }
         Err(crate::BulletinError::Invalid(format!("job {key} kept changing during advance; try again")))
+    }
+
+    fn take_advanced(&self, key: &JobKey) -> Option<(i64, Job)> {
+        self.advanced.lock().unwrap_or_else(|e| e.into_inner()).remove(key)
+    }
+
+    fn keep_advanced(&self, key: &JobKey, version: i64, job: Job) {
+        let mut kept = self.advanced.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() >= super::ADVANCED_JOBS_KEPT {
+            kept.clear();
+        }
+        kept.insert(key.clone(), (version, job));
     }
 
     pub(super) fn jobs_to_advance_impl(&self) -> Result<Vec<JobKey>> {

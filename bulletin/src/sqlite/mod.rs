@@ -53,6 +53,8 @@ impl SqliteOptions {
 const READERS: usize = 4;
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 256;
+/// Page cache per connection, in KiB.
+const CACHE_KIB: i64 = 16 * 1024;
 
 /// The SQLite [`crate::Bulletin`].
 pub struct SqliteBulletin {
@@ -62,7 +64,18 @@ pub struct SqliteBulletin {
     /// reads, submits and the advancer's snapshots from queueing behind one another.
     readers: Vec<Mutex<Connection>>,
     next_reader: std::sync::atomic::AtomicUsize,
+    /// Jobs as this process's last advance wrote them, with the version written. The next
+    /// advance of an unchanged job takes it from here instead of parsing its body again: the
+    /// body of a step with many alive tasks carries as many task states, and parsing it was
+    /// the largest cost of advancing such a job. Any other write bumps the version, so a stale
+    /// entry is never used.
+    advanced: Mutex<std::collections::HashMap<crate::JobKey, (i64, tascreed_domain::Job)>>,
+    /// Advances that used a kept job (for tests and curiosity).
+    kept_hits: std::sync::atomic::AtomicU64,
 }
+
+/// Jobs kept in [`SqliteBulletin::advanced`]; past this the map starts over.
+const ADVANCED_JOBS_KEPT: usize = 128;
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -86,6 +99,10 @@ fn open(options: &SqliteOptions) -> Result<Connection> {
     // smaller than the set of statements the hot paths cycle through, and re-preparing on
     // every miss costs more than running the statement.
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // SQLite's default page cache (2 MiB) is smaller than the pages a busy node cycles through
+    // (task rows, their indexes, large job bodies): every miss is a read(2) and a copy. The
+    // cache grows only as pages are used, so an idle node stays small.
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
     Ok(conn)
 }
 
@@ -106,6 +123,8 @@ impl SqliteBulletin {
             writer: Mutex::new(writer),
             readers,
             next_reader: std::sync::atomic::AtomicUsize::new(0),
+            advanced: Mutex::new(std::collections::HashMap::new()),
+            kept_hits: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -211,5 +230,65 @@ mod tests {
         assert!(b.bans().unwrap().is_empty(), "rolled back on panic");
         b.set_ban(&BanScope::Global, crate::BanLevel::TaskPick).expect("the writer is usable again");
         assert_eq!(b.bans().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_unchanged_job_is_advanced_from_memory_and_a_changed_one_is_read_again() {
+        use crate::{Bulletin, ClaimRequest, Finish, JobKey, RunStats};
+        use std::sync::atomic::Ordering;
+        use tascreed_domain::{JobDefine, JobRequest, JobState, Params, TaskState, build_job};
+        let dir = tempfile::tempdir().unwrap();
+        let b = SqliteBulletin::open(&SqliteOptions::new(dir.path().join("b.db"))).unwrap();
+        let define = JobDefine::parse(
+            r#"{"jobName":"j","steps":[{"stepName":"s","stepType":"SHARD","executor":"x","shardConf":{"shard":3}},
+                {"stepName":"t","stepType":"SHARD","executor":"x","shardConf":{"shard":1},"dependentStep":"s"}]}"#,
+        )
+        .unwrap();
+        let request = JobRequest::parse(r#"{"jobName":"j","trigger":"t"}"#).unwrap();
+        let job = build_job(&define, &request, b.now_ms().unwrap()).unwrap();
+        b.submit(&job, false).unwrap();
+        let key = JobKey::of(&job);
+        assert_eq!(b.advance(&key, &[], 100).unwrap().created, 3);
+        let hits = || b.kept_hits.load(Ordering::Relaxed);
+        let run = |b: &SqliteBulletin| {
+            let request = ClaimRequest {
+                node: "n".into(),
+                worker: "w".into(),
+                executors: vec!["x".into()],
+                lease_ms: 60_000,
+                max_overall: 10,
+            };
+            let c = b.claim(&request).unwrap().expect("a shard to claim");
+            let finish = Finish {
+                state: TaskState::Success,
+                reason: None,
+                updated_params: Params::new(),
+                updated_configs: vec![],
+                picked_times: 0,
+                tried_times: 0,
+                run: RunStats::default(),
+                checkpoint: None,
+            };
+            assert!(b.finish(&c.lease, &finish).unwrap());
+        };
+        run(&b);
+        assert_eq!(b.advance(&key, &[], 100).unwrap().folded, 1);
+        assert_eq!(hits(), 1, "the job written by the last advance was used as it was");
+        // Another writer changes the job: the next advance reads it again.
+        let update = r#"{"jobName":"j","trigger":"t","steps":[{"stepName":"t","shardConf":{"maxTaskCount":7}}]}"#;
+        b.update_alive_job(&JobRequest::parse(update).unwrap()).unwrap().unwrap();
+        run(&b);
+        assert_eq!(b.advance(&key, &[], 100).unwrap().folded, 1);
+        assert_eq!(hits(), 1, "a job changed by another write is not taken from memory");
+        run(&b);
+        assert_eq!(b.advance(&key, &[], 100).unwrap().created, 1, "s is done: t's shard is created");
+        assert_eq!(hits(), 2);
+        run(&b);
+        let out = b.advance(&key, &[], 100).unwrap();
+        assert_eq!((out.folded, out.archived, out.state), (1, true, Some(JobState::Success)));
+        assert_eq!(hits(), 3);
+        let done = b.job(&key).unwrap().unwrap().job;
+        let max = done.steps[1].shard_conf.as_ref().and_then(|c| c.max_task_count);
+        assert_eq!(max, Some(7), "the update was not lost");
     }
 }
