@@ -4,26 +4,11 @@ use std::collections::HashSet;
 
 use rusqlite::params;
 
-use super::SqliteBulletin;
-use crate::{BanLevel, JobKey, MonitorSnapshot, Result, StepRetries, TaskKey};
+use super::{SqliteBulletin, rows};
+use crate::{JobKey, MonitorSnapshot, Result, StepRetries, TaskKey};
 
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
-}
-
-/// Bans that stop picking, as the claim reads them.
-#[derive(Default)]
-struct PickBans {
-    global: bool,
-    defines: HashSet<String>,
-    /// `job/trigger`.
-    jobs: HashSet<String>,
-}
-
-impl PickBans {
-    fn stop(&self, job_name: &str, trigger: &str) -> bool {
-        self.global || self.defines.contains(job_name) || self.jobs.contains(&format!("{job_name}/{trigger}"))
-    }
 }
 
 impl SqliteBulletin {
@@ -90,23 +75,7 @@ impl SqliteBulletin {
             for name in stmt.query_map(params![ns, db_now.saturating_sub(live_ms)], |r| r.get::<_, String>(0))? {
                 available.insert(name?);
             }
-            let mut bans = PickBans::default();
-            let mut stmt = conn.prepare_cached("SELECT scope, target FROM bans WHERE ns = ?1 AND level >= ?2")?;
-            let rows = stmt.query_map(params![ns, BanLevel::TaskPick as i64], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })?;
-            for row in rows {
-                let (scope, target) = row?;
-                match scope.as_str() {
-                    "global" => bans.global = true,
-                    "jobDefine" => {
-                        bans.defines.insert(target);
-                    }
-                    _ => {
-                        bans.jobs.insert(target);
-                    }
-                }
-            }
+            let bans = rows::pick_bans(conn, ns)?;
             // One pass over the unleased todo tasks (the partial index tasks_claimable_by_step),
             // grouped so the rows returned are per job and executor, not per task.
             let mut stmt = conn.prepare_cached(

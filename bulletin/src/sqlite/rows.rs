@@ -116,3 +116,40 @@ pub(crate) fn job_tasks_where(conn: &Connection, ns: &str, key: &JobKey, conditi
     let rows = stmt.query_map(params![ns, key.job_name, key.trigger], |r| task_from_row(r).map(|t| t.0))?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
+
+/// Bans that stop picking (TASK_PICK and above), as one claim or monitor round sees them.
+#[derive(Default)]
+pub(crate) struct PickBans {
+    pub(crate) global: bool,
+    pub(crate) defines: std::collections::HashSet<String>,
+    /// `job/trigger`.
+    pub(crate) jobs: std::collections::HashSet<String>,
+}
+
+impl PickBans {
+    /// Whether tasks of this job may not be picked.
+    pub(crate) fn stop(&self, job_name: &str, trigger: &str) -> bool {
+        self.global || self.defines.contains(job_name) || self.jobs.contains(&format!("{job_name}/{trigger}"))
+    }
+}
+
+pub(crate) fn pick_bans(conn: &Connection, ns: &str) -> Result<PickBans> {
+    let mut bans = PickBans::default();
+    let mut stmt = conn.prepare_cached("SELECT scope, target FROM bans WHERE ns = ?1 AND level >= ?2")?;
+    let rows = stmt.query_map(params![ns, crate::BanLevel::TaskPick as i64], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    for row in rows {
+        let (scope, target) = row?;
+        match scope.as_str() {
+            "global" => bans.global = true,
+            "jobDefine" => {
+                bans.defines.insert(target);
+            }
+            _ => {
+                bans.jobs.insert(target);
+            }
+        }
+    }
+    Ok(bans)
+}

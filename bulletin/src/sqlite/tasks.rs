@@ -5,9 +5,7 @@ use tascreed_domain::{Binding, JobState, Task};
 
 use super::SqliteBulletin;
 use super::rows::{self, TASK_COLUMNS, params_json, task_from_row};
-use crate::{
-    BanLevel, ClaimRequest, Claimed, Counts, Finish, JobKey, Lease, Release, Result, TaskFilter, TaskKey, TaskList,
-};
+use crate::{ClaimRequest, Claimed, Counts, Finish, JobKey, Lease, Release, Result, TaskFilter, TaskKey, TaskList};
 
 /// `WHERE` clause of a fenced write: the row is the lease holder's only while owner and epoch
 /// still match.
@@ -40,20 +38,9 @@ impl SqliteBulletin {
             if room == 0 {
                 return Ok(Vec::new());
             }
-            let (mut banned_defines, mut banned_jobs) = (Vec::new(), Vec::new());
-            {
-                let mut stmt = tx.prepare_cached("SELECT scope, target FROM bans WHERE ns = ?1 AND level >= ?2")?;
-                let rows = stmt.query_map(params![ns, BanLevel::TaskPick as i64], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-                })?;
-                for row in rows {
-                    let (scope, target) = row?;
-                    match scope.as_str() {
-                        "global" => return Ok(Vec::new()),
-                        "jobDefine" => banned_defines.push(target),
-                        _ => banned_jobs.push(target),
-                    }
-                }
+            let bans = rows::pick_bans(tx, ns)?;
+            if bans.global {
+                return Ok(Vec::new());
             }
             // Steps in pick order (spec §10.3): priority, then empty rate (the share of the
             // step's todo tasks nobody holds), then names; then each step's tasks by position.
@@ -70,7 +57,7 @@ impl SqliteBulletin {
                 if picked.len() >= room {
                     break;
                 }
-                if banned_defines.contains(&job_name) || banned_jobs.contains(&format!("{job_name}/{trigger}")) {
+                if bans.stop(&job_name, &trigger) {
                     continue;
                 }
                 let mut args: Vec<Value> = vec![
