@@ -192,11 +192,13 @@ impl Node {
         let trigger = request.trigger.clone().unwrap_or_default();
         let key = JobKey::new(name.clone(), trigger);
         let lookup = key.clone();
-        if let Some(StoredJob { job, archived }) = db(&self.shared.bulletin, move |b| b.job(&lookup)).await? {
+        // One trip to the store for what the checks need (each trip is a thread hand-off).
+        let (existing, bans, now) =
+            db(&self.shared.bulletin, move |b| Ok((b.job(&lookup)?, b.bans()?, b.now_ms()?))).await?;
+        if let Some(StoredJob { job, archived }) = existing {
             return Ok(Submission { job, created: false, archived });
         }
         let define = self.shared.defines.define(&name).ok_or_else(|| NodeError::DefineNotFound(name.clone()))?;
-        let bans = db(&self.shared.bulletin, |b| b.bans()).await?;
         let banned = bans.iter().any(|(scope, level)| {
             // Job-scope JOB_SUBMIT bans cannot apply: the job does not exist yet (spec §14).
             *level >= BanLevel::JobSubmit
@@ -205,7 +207,6 @@ impl Node {
         if banned {
             return Err(NodeError::Banned(name));
         }
-        let now = db(&self.shared.bulletin, |b| b.now_ms()).await?;
         let job = build_job(&define, &request, now).map_err(|e| NodeError::Validation(e.to_string()))?;
         let unique = define.unique_alive();
         let stored = job.clone();
