@@ -7,6 +7,7 @@ use crate::traits::{self, Trait, TraitSet};
 
 /// How a step splits into tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StepType {
     /// One task.
@@ -31,6 +32,7 @@ pub fn effective_max_task_count(v: Option<i64>) -> i64 {
 
 /// SHARD configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ShardConf {
     /// Number of shards.
@@ -46,6 +48,7 @@ pub struct ShardConf {
 
 /// PACK configuration; `start` and `end` are inclusive.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PackConf {
     /// Offsets per pack.
@@ -115,6 +118,7 @@ pub fn merge_conf<T: Merge>(base: Option<&T>, upper: Option<&T>) -> Option<T> {
 
 /// `dependency {steps|doneSteps, phase}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Dependency {
     /// Steps that must be done with a success result first.
@@ -131,6 +135,7 @@ fn null_vec<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Resu
 
 /// A step of a job define.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct StepDefine {
     /// Unique within the define.
@@ -158,6 +163,7 @@ pub struct StepDefine {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effort: Option<i64>,
     /// Traits; unknown or misplaced names are dropped while reading.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeSet<Trait>))]
     #[serde(default, deserialize_with = "traits::de_step_define", skip_serializing_if = "TraitSet::is_empty")]
     pub traits: TraitSet,
     /// Legacy spelling of CAN_IGNORE.
@@ -173,6 +179,7 @@ pub struct StepDefine {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dependency: Option<Dependency>,
     /// Step-level params.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
     #[serde(default, deserialize_with = "params::lenient", skip_serializing_if = "Params::is_empty")]
     pub params: Params,
     /// Fuel per executor call.
@@ -225,6 +232,7 @@ impl StepDefine {
 
 /// A job define.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JobDefine {
     /// Unique define name.
@@ -240,12 +248,14 @@ pub struct JobDefine {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unique_alive_instance: Option<bool>,
     /// Job-level params.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
     #[serde(default, deserialize_with = "params::lenient", skip_serializing_if = "Params::is_empty")]
     pub params: Params,
     /// Steps, in graph order.
     #[serde(default, deserialize_with = "null_vec")]
     pub steps: Vec<StepDefine>,
     /// Traits; no user trait fits a job define, so this is empty when read from users.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeSet<Trait>))]
     #[serde(default, deserialize_with = "traits::de_job_define", skip_serializing_if = "TraitSet::is_empty")]
     pub traits: TraitSet,
     /// Expected job duration, ms.

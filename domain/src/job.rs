@@ -26,7 +26,10 @@ fn is_false(b: &bool) -> bool {
 }
 
 /// A job: one run of a define, keyed by (`jobName`, `trigger`).
+// The `openapi` schema is the API view ([`Job::api_json`]): no `define`, no creation cursors,
+// `taskStates` as a map; the stored form (this type's serde) differs in those three.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Job {
     /// Define name.
@@ -37,9 +40,11 @@ pub struct Job {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i64>,
     /// Define params overwritten by request params.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
     #[serde(default, deserialize_with = "params::lenient")]
     pub params: Params,
     /// Params published by SUCCESS tasks; seen by tasks created later.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
     #[serde(default, deserialize_with = "params::lenient")]
     pub updated_params: Params,
     /// Job state.
@@ -49,9 +54,11 @@ pub struct Job {
     #[serde(default = "zero_progression")]
     pub progression: String,
     /// Job traits (only DELETED can ever be here).
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeSet<Trait>))]
     #[serde(default, deserialize_with = "traits::de_stored", skip_serializing_if = "TraitSet::is_empty")]
     pub traits: TraitSet,
     /// No task is created before this time.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     #[serde(default, with = "time::opt_iso", skip_serializing_if = "Option::is_none")]
     pub after: Option<i64>,
     /// Expected duration, ms.
@@ -64,15 +71,18 @@ pub struct Job {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elapsed_ms: Option<i64>,
     /// Submission time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     #[serde(with = "time::iso")]
     pub create_time: i64,
     /// Last change.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     #[serde(with = "time::iso")]
     pub modify_time: i64,
     /// Steps, in define order.
     #[serde(default)]
     pub steps: Vec<Step>,
     /// The define as it was at submission (D17): types, dependencies, phases, efforts.
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub define: JobDefine,
 }
 
@@ -96,6 +106,7 @@ pub struct PackCursor {
 
 /// A step of a job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Step {
     /// Name, unique within the job.
@@ -119,6 +130,7 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "is_false")]
     pub ignore: bool,
     /// Step traits (CAN_FAIL, ARCHIVE).
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeSet<Trait>))]
     #[serde(default, deserialize_with = "traits::de_stored", skip_serializing_if = "TraitSet::is_empty")]
     pub traits: TraitSet,
     /// Merged shard conf (SHARD steps).
@@ -131,10 +143,13 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_pick_times: Option<i64>,
     /// Step define params overwritten by step request params.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
     #[serde(default, deserialize_with = "params::lenient", skip_serializing_if = "Params::is_empty")]
     pub params: Params,
-    /// Task index → state; a missing key reads as SUCCESS. Stored as runs (see
-    /// [`task_state_runs`]); the API shows TasCreed's map ([`Job::api_json`]).
+    /// Task index (shard index, pack id, or -1 for a SIMPLE step's task) → state; a missing
+    /// key reads as SUCCESS. The API shows this map, as TasCreed does ([`Job::api_json`]);
+    /// it is stored as runs (see [`task_state_runs`]).
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, TaskState>))]
     #[serde(default, with = "task_state_runs")]
     pub task_states: BTreeMap<i64, TaskState>,
     /// Successful shard indexes.
@@ -144,6 +159,7 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pack_done_range: Option<PackDoneRange>,
     /// The step does not start before this time.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     #[serde(default, with = "time::opt_iso", skip_serializing_if = "Option::is_none")]
     pub after: Option<i64>,
     /// Expected task duration, ms.
@@ -156,12 +172,15 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<i64>,
     /// SHARD creation cursor; absent until the step starts.
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard_crt: Option<ShardCursor>,
     /// PACK creation cursor; absent until the step starts.
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pack_crt: Option<PackCursor>,
     /// Last change.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     #[serde(default, with = "time::opt_iso", skip_serializing_if = "Option::is_none")]
     pub modify_time: Option<i64>,
 }
@@ -260,6 +279,9 @@ impl Job {
     /// that has outlived its duration. `elapsedMs` runs until the job leaves the bulletin
     /// (SUCCESS, FAILED, or deleted into the archive), then stays at its last change, like
     /// `job_execution_summary`.
+    ///
+    /// What this removes or reshapes is marked `schema(ignore)` / `value_type` on the fields,
+    /// so the OpenAPI schema of [`Job`] describes this view.
     pub fn api_json(&self, now_ms: i64) -> serde_json::Value {
         let mut view = self.clone();
         let gone = self.state.can_auto_archive() || self.traits.contains(&Trait::Deleted);

@@ -117,16 +117,20 @@ impl<'de> Deserialize<'de> for RangeSet {
 
 /// `shardDoneRange {"indexes": "..."}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShardDoneRange {
     /// Successful shard indexes.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "[0,4];[6,9]"))]
     #[serde(default)]
     pub indexes: RangeSet,
 }
 
 /// `packDoneRange {"offsets": "..."}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PackDoneRange {
     /// Offsets of successful packs.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "[0,999];[2000,2999]"))]
     #[serde(default)]
     pub offsets: RangeSet,
 }

@@ -13,12 +13,13 @@ pub const DEFAULT_PATTERN: &str = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'";
 
 /// A time given in a request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ReqTime {
     /// Epoch ms; wins over the text form.
     #[serde(default, alias = "long", alias = "timeLong", skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<i64>,
-    /// Text parsed with `time_pattern` in `time_zone`.
+    /// Text parsed with `timePattern` in `timeZone`.
     #[serde(default, alias = "string", alias = "timeStr", skip_serializing_if = "Option::is_none")]
     pub time_string: Option<String>,
     /// Java `SimpleDateFormat` pattern; default `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'`.

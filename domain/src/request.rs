@@ -9,6 +9,7 @@ use crate::traits::TraitsAmend;
 
 /// Body of a job submission (also of update and retry).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JobRequest {
     /// Define name.
@@ -21,6 +22,7 @@ pub struct JobRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i64>,
     /// Overwrite the define's params key by key.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
     #[serde(default, deserialize_with = "params::lenient", skip_serializing_if = "Params::is_empty")]
     pub params: Params,
     /// Per-step overrides; unknown step names are ignored.
@@ -55,6 +57,7 @@ impl JobRequest {
 
 /// Overrides for one step.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct StepRequest {
     /// Step name within the define.
@@ -82,6 +85,7 @@ pub struct StepRequest {
     #[serde(default, alias = "maxErrorTimes", skip_serializing_if = "Option::is_none")]
     pub max_pick_times: Option<i64>,
     /// Overwrite the step define's params key by key.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
     #[serde(default, deserialize_with = "params::lenient", skip_serializing_if = "Params::is_empty")]
     pub params: Params,
     /// Do not start the step before this time.

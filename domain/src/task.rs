@@ -18,6 +18,7 @@ fn is_zero(n: &u32) -> bool {
 
 /// `shardConf` of a SHARD task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskShard {
     /// The step's shard count.
     pub total: i64,
@@ -27,6 +28,7 @@ pub struct TaskShard {
 
 /// `packConf` of a PACK task; bounds inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskPack {
     /// Pack id.
     pub id: i64,
@@ -38,6 +40,7 @@ pub struct TaskPack {
 
 /// The executor that ran the task, or that it waits for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExecutorRef {
     /// Component name.
     pub name: String,
@@ -48,6 +51,7 @@ pub struct ExecutorRef {
 
 /// `result` of a task.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskResult {
     /// Terminal state; absent while UNDONE.
@@ -57,6 +61,7 @@ pub struct TaskResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Last persisted checkpoint, base64 (the bulletin keeps the bytes).
+    #[cfg_attr(feature = "openapi", schema(content_encoding = "base64"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<String>,
     /// Size of the checkpoint in bytes.
@@ -75,6 +80,7 @@ impl TaskResult {
 
 /// A conf update an executor hands back for a step: `{shardConf, packConf, maxPickTimes}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct UpdatedConfig {
     /// Merged over a DORMANT SHARD step's conf.
@@ -119,6 +125,7 @@ fn de_updated_configs<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String
 // `remote = "Self"` makes the derives inherent functions, so the trait impls below can wrap
 // them: a TasCreed record carries its state only as `result.state` (spec §2.8).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", remote = "Self")]
 pub struct Task {
     /// `s`, `s.shard-N` or `s.pack-N`.
@@ -145,9 +152,11 @@ pub struct Task {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pack_conf: Option<TaskPack>,
     /// Merged params (spec §6.1).
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
     #[serde(default, deserialize_with = "params::lenient")]
     pub params: Params,
     /// Params published on SUCCESS.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
     #[serde(default, deserialize_with = "params::lenient", skip_serializing_if = "Params::is_empty")]
     pub updated_params: Params,
     /// Step → conf updates, published on SUCCESS.
@@ -172,9 +181,11 @@ pub struct Task {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_pick_times: Option<i64>,
     /// Not picked before this time (back-off).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     #[serde(default, with = "time::opt_iso", skip_serializing_if = "Option::is_none")]
     pub after: Option<i64>,
     /// Task traits (ARCHIVE).
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeSet<crate::traits::Trait>))]
     #[serde(default, deserialize_with = "traits::de_stored", skip_serializing_if = "TraitSet::is_empty")]
     pub traits: TraitSet,
     /// Affinity rule of the step.
@@ -205,15 +216,19 @@ pub struct Task {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_memory: Option<u64>,
     /// Creation time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     #[serde(with = "time::iso")]
     pub create_time: i64,
     /// Start of the last run.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     #[serde(default, with = "time::opt_iso", skip_serializing_if = "Option::is_none")]
     pub start_time: Option<i64>,
     /// End of the run that finished it.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     #[serde(default, with = "time::opt_iso", skip_serializing_if = "Option::is_none")]
     pub finish_time: Option<i64>,
     /// Last change.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     #[serde(with = "time::iso")]
     pub modify_time: i64,
     /// Filled by readers that know the time.

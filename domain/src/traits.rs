@@ -6,6 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 /// A trait. Declaration order is the order stored lists use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Trait {
     /// The step may be ignored by a request (`ignore: true`).
@@ -86,6 +87,7 @@ pub fn inherit(base: &TraitSet, amend: Option<&TraitsAmend>, container: Containe
 
 /// A request's `traits {enable, disable}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TraitsAmend {
     /// Names to add.
     #[serde(default, deserialize_with = "null_list")]

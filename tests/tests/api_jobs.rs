@@ -289,4 +289,22 @@ fn health_metrics_and_openapi() {
     let listed: usize = paths.values().map(|p| p.as_object().map_or(0, |m| m.len())).sum();
     assert_eq!(listed, expected.len(), "no undocumented extras: {:?}", paths.keys().collect::<Vec<_>>());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+
+    // JSON bodies are typed by the domain's schemas, not a bare `Object`.
+    let schemas = &doc["components"]["schemas"];
+    let submit = &paths["/api/v1/job"]["post"];
+    assert_eq!(
+        submit["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/JobRequest"
+    );
+    assert_eq!(submit["responses"]["201"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/Job");
+    for (schema, props) in [
+        ("JobRequest", &["jobName", "trigger", "params", "steps"][..]),
+        ("Job", &["jobName", "trigger", "state", "steps", "createTime"]),
+        ("Task", &["taskName", "state", "pickedTimes", "executor"]),
+    ] {
+        for p in props {
+            assert!(schemas[schema]["properties"][p].is_object(), "{schema} lacks {p}: {}", schemas[schema]);
+        }
+    }
 }

@@ -33,7 +33,7 @@ pub struct DefineEntry {
     /// The file it was loaded from.
     pub file: String,
     /// The define as loaded.
-    #[schema(value_type = Object)]
+    #[schema(value_type = JobDefine)]
     pub define: Value,
 }
 
@@ -91,7 +91,7 @@ async fn one(State(s): Shared, PathArgs(name): PathArgs<String>) -> Result<Json<
 /// Validates a define document as the loader would (graph check per
 /// `define.graph.validate.enable`); nothing is stored.
 #[utoipa::path(post, path = "/api/v1/define/validate", tag = "define",
-    request_body(content = Object, description = "a job define", content_type = "application/json"),
+    request_body(content = JobDefine, description = "a job define", content_type = "application/json"),
     responses((status = 200, body = Validated), (status = 400, description = "the validation message", body = ErrorBody)))]
 async fn validate(State(s): Shared, JsonBody(define): JsonBody<JobDefine>) -> Result<Json<Validated>, ApiError> {
     define.validate(s.config.validate_options()).map_err(|e| ApiError::validation(e.to_string()))?;

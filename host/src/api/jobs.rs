@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::Value;
 use tascreed_bulletin::JobKey;
-use tascreed_domain::JobRequest;
+use tascreed_domain::{Job, JobRequest, Task};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -42,10 +42,10 @@ fn job_not_found(key: &JobKey) -> ApiError {
 /// Submit a job request. A new job is 201; a (jobName, trigger) that exists, alive or archived,
 /// returns that job unchanged with 200 (spec §5.1).
 #[utoipa::path(post, path = "/api/v1/job", tag = "job",
-    request_body(content = Object, description = "JobRequest", content_type = "application/json"),
+    request_body(content = JobRequest, description = "the job to create", content_type = "application/json"),
     responses(
-        (status = 201, description = "created", body = Object),
-        (status = 200, description = "the existing job of this (jobName, trigger)", body = Object),
+        (status = 201, description = "created", body = Job),
+        (status = 200, description = "the existing job of this (jobName, trigger)", body = Job),
         (status = 400, description = "bad JSON or validation", body = ErrorBody),
         (status = 403, description = "define banned (JOB_SUBMIT)", body = ErrorBody),
         (status = 404, description = "unknown job define", body = ErrorBody),
@@ -65,7 +65,7 @@ async fn submit(
 /// The job, alive or archived. Unknown: 404 (TasCreed answers an empty 200).
 #[utoipa::path(get, path = "/api/v1/job/{jobName}/{trigger}", tag = "job",
     params(("jobName" = String, Path), ("trigger" = String, Path)),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Job), (status = 404, body = ErrorBody)))]
 async fn get_job(
     State(s): Shared,
     PathArgs((name, trigger)): PathArgs<(String, String)>,
@@ -80,7 +80,7 @@ async fn get_job(
 /// Every task ever created for the job, also after it was archived.
 #[utoipa::path(get, path = "/api/v1/job/{jobName}/{trigger}/tasks", tag = "job",
     params(("jobName" = String, Path), ("trigger" = String, Path)),
-    responses((status = 200, body = Vec<Object>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Vec<Task>), (status = 404, body = ErrorBody)))]
 async fn job_tasks(
     State(s): Shared,
     PathArgs((name, trigger)): PathArgs<(String, String)>,
@@ -97,9 +97,9 @@ async fn job_tasks(
 /// Update an alive UNDONE job's step confs: `maxTaskCount`, pack `size`, `maxPickTimes`
 /// (spec §5.3); only tasks created afterwards see the change.
 #[utoipa::path(post, path = "/api/v1/job/update", tag = "job",
-    request_body(content = Object, description = "JobRequest", content_type = "application/json"),
+    request_body(content = JobRequest, description = "jobName, trigger and the steps' new confs", content_type = "application/json"),
     responses(
-        (status = 200, description = "the updated job", body = Object),
+        (status = 200, description = "the updated job", body = Job),
         (status = 400, description = "bad JSON, validation, or nothing to update", body = ErrorBody),
         (status = 404, description = "no such alive job", body = ErrorBody),
     ))]
@@ -112,9 +112,9 @@ async fn update(State(s): Shared, JsonBody(request): JsonBody<JobRequest>) -> Re
 
 /// Retry an alive ERROR job: its ERROR tasks go back to todo with counters cleared (spec §5.4).
 #[utoipa::path(post, path = "/api/v1/job/retry", tag = "job",
-    request_body(content = Object, description = "JobRequest (jobName, trigger)", content_type = "application/json"),
+    request_body(content = JobRequest, description = "only jobName and trigger are read", content_type = "application/json"),
     responses(
-        (status = 200, description = "the job after the reset", body = Object),
+        (status = 200, description = "the job after the reset", body = Job),
         (status = 400, description = "bad JSON, or nothing to retry", body = ErrorBody),
         (status = 404, description = "no such alive job", body = ErrorBody),
     ))]

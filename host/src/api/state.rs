@@ -7,6 +7,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tascreed_bulletin::{JobKey, TaskFilter, TaskKey, TaskList};
+use tascreed_domain::{Job, Task};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -72,7 +73,7 @@ type TaskPath = PathArgs<(String, String, String)>;
 
 /// Alive jobs (not archived or deleted), optionally by exact jobName and trigger.
 #[utoipa::path(get, path = "/api/v1/state/aliveJobs", tag = "state", params(JobQuery),
-    responses((status = 200, body = Vec<Object>)))]
+    responses((status = 200, body = Vec<Job>)))]
 async fn alive_jobs(State(s): Shared, QueryArgs(q): QueryArgs<JobQuery>) -> Result<Json<Value>, ApiError> {
     let (jobs, now) =
         s.db(move |b| Ok((b.alive_jobs(q.job_name.as_deref(), q.trigger.as_deref())?, b.now_ms()?))).await?;
@@ -87,21 +88,21 @@ async fn task_list(s: &AppState, list: TaskList, q: TaskQuery) -> Result<Json<Va
 
 /// Tasks not finished yet.
 #[utoipa::path(get, path = "/api/v1/state/todoTasks", tag = "state", params(TaskQuery),
-    responses((status = 200, body = Vec<Object>)))]
+    responses((status = 200, body = Vec<Task>)))]
 async fn todo_tasks(State(s): Shared, QueryArgs(q): QueryArgs<TaskQuery>) -> Result<Json<Value>, ApiError> {
     task_list(&s, TaskList::Todo, q).await
 }
 
 /// Finished tasks not yet folded into their job.
 #[utoipa::path(get, path = "/api/v1/state/doneTasks", tag = "state", params(TaskQuery),
-    responses((status = 200, body = Vec<Object>)))]
+    responses((status = 200, body = Vec<Task>)))]
 async fn done_tasks(State(s): Shared, QueryArgs(q): QueryArgs<TaskQuery>) -> Result<Json<Value>, ApiError> {
     task_list(&s, TaskList::Done, q).await
 }
 
 /// ERROR tasks of alive jobs (kept for a retry).
 #[utoipa::path(get, path = "/api/v1/state/errorTasks", tag = "state", params(TaskQuery),
-    responses((status = 200, body = Vec<Object>)))]
+    responses((status = 200, body = Vec<Task>)))]
 async fn error_tasks(State(s): Shared, QueryArgs(q): QueryArgs<TaskQuery>) -> Result<Json<Value>, ApiError> {
     task_list(&s, TaskList::Error, q).await
 }
@@ -147,7 +148,7 @@ async fn delete_adoption(State(s): Shared, PathArgs((j, t, n)): TaskPath) -> Res
 /// DELETED, so its trigger stays used (spec §5.5). Returns the deleted job.
 #[utoipa::path(delete, path = "/api/v1/state/aliveJob/{jobName}/{trigger}", tag = "state",
     params(("jobName" = String, Path), ("trigger" = String, Path), DeleteQuery),
-    responses((status = 200, body = Object), (status = 404, description = "no such alive job", body = ErrorBody)))]
+    responses((status = 200, body = Job), (status = 404, description = "no such alive job", body = ErrorBody)))]
 async fn delete_alive_job(
     State(s): Shared,
     PathArgs((name, trigger)): PathArgs<(String, String)>,
@@ -165,7 +166,7 @@ async fn delete_alive_job(
 /// a job retry can run it again (D14). Returns the task as it was.
 #[utoipa::path(delete, path = "/api/v1/state/todoTask/{jobName}/{trigger}/{taskName}", tag = "state",
     params(("jobName" = String, Path), ("trigger" = String, Path), ("taskName" = String, Path)),
-    responses((status = 200, body = Object), (status = 404, description = "no such todo task", body = ErrorBody)))]
+    responses((status = 200, body = Task), (status = 404, description = "no such todo task", body = ErrorBody)))]
 async fn delete_todo_task(State(s): Shared, PathArgs((j, t, n)): TaskPath) -> Result<Json<Value>, ApiError> {
     let task = TaskKey::new(j, t, n);
     let (k, job) = (task.clone(), task.job.clone());
@@ -181,7 +182,7 @@ async fn delete_todo_task(State(s): Shared, PathArgs((j, t, n)): TaskPath) -> Re
 /// A task of an archived job.
 #[utoipa::path(get, path = "/api/v1/state/archivedTask/{jobName}/{trigger}/{taskName}", tag = "state",
     params(("jobName" = String, Path), ("trigger" = String, Path), ("taskName" = String, Path)),
-    responses((status = 200, body = Object), (status = 404, description = "no such archived task", body = ErrorBody)))]
+    responses((status = 200, body = Task), (status = 404, description = "no such archived task", body = ErrorBody)))]
 async fn archived_task(State(s): Shared, PathArgs((j, t, n)): TaskPath) -> Result<Json<Value>, ApiError> {
     let task = TaskKey::new(j, t, n);
     let k = task.clone();
