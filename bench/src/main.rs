@@ -54,29 +54,16 @@ const ALL: &[&str] = &[
     "memory",
 ];
 
-/// The Prometheus exporter's default upkeep interval.
-const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(bad) = cli.only.iter().find(|n| !ALL.contains(&n.as_str())) {
         anyhow::bail!("unknown scenario {bad:?}; known: {}", ALL.join(", "));
     }
-    // The service installs the Prometheus recorder; without it every `metrics::` call in the
-    // node is a no-op and the figures would leave out what recording costs. A scrape (or the
-    // exporter's own upkeep, every 5 s by default) drains histogram samples; nothing scrapes
-    // here, so a thread does the upkeep at that interval to keep memory as a scraped node's.
-    let metrics = tascreed::metrics::handle();
-    std::thread::Builder::new()
-        .name("metrics-upkeep".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(METRICS_UPKEEP);
-                metrics.run_upkeep();
-            }
-        })
-        .context("cannot start the metrics upkeep thread")?;
+    // The service installs the Prometheus recorder (with its upkeep thread); without it every
+    // `metrics::` call in the node is a no-op and the figures would leave out what recording
+    // costs.
+    tascreed::metrics::handle();
     let tmp = tempfile::tempdir()?;
     let cache = tmp.path().join("artifact-cache");
     let c = Ctx { quick: cli.quick, plugins: cli.plugins.clone(), binary: cli.binary.clone(), tmp, cache };
@@ -124,7 +111,7 @@ async fn main() -> anyhow::Result<()> {
             "node": c.node_settings(),
             "serve": "reload and memory: `tascreed serve` with its defaults, sqlite storage, \
                       --http-bind 127.0.0.1:0, RUST_LOG=warn",
-            "metrics": format!("Prometheus recorder installed, upkeep every {}s", METRICS_UPKEEP.as_secs()),
+            "metrics": "Prometheus recorder installed as by `tascreed serve` (with its upkeep)",
         },
         "scenarios": outcomes.iter().map(Outcome::to_json).collect::<Vec<_>>(),
         "failures": failures,

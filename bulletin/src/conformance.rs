@@ -56,7 +56,7 @@ fn simple_job(bulletin: &dyn Bulletin, name: &str, trigger: &str) -> Job {
     )
 }
 
-fn claim(b: &dyn Bulletin, worker: &str) -> Option<Claimed> {
+pub(crate) fn claim(b: &dyn Bulletin, worker: &str) -> Option<Claimed> {
     b.claim(&ClaimRequest {
         node: "n1".into(),
         worker: worker.into(),
@@ -67,7 +67,7 @@ fn claim(b: &dyn Bulletin, worker: &str) -> Option<Claimed> {
     .expect("claim")
 }
 
-fn finish(state: TaskState) -> Finish {
+pub(crate) fn finish(state: TaskState) -> Finish {
     Finish {
         state,
         reason: None,
@@ -371,7 +371,7 @@ pub fn waiting_tasks_resolve_when_a_binding_appears(make: Factory<'_>) {
     b.submit(&job, false).unwrap();
     advance(&*b, &JobKey::of(&job));
     assert!(claim(&*b, "w").is_none(), "no executor: not claimable");
-    assert_eq!(b.counts().unwrap().waiting_for_executor, 1);
+    assert_eq!(b.counts().unwrap().unresolved, 1);
     let todo = b.tasks(TaskList::Todo, &TaskFilter::default()).unwrap();
     assert!(todo[0].executor.is_none());
     let n =
@@ -503,7 +503,7 @@ pub fn monitor_counts_claimable_and_waiting_tasks(make: Factory<'_>) {
     let depth = |live_ms: i64, local: &[&str]| {
         let local: Vec<String> = local.iter().map(|s| s.to_string()).collect();
         let snap = b.monitor(b.now_ms().unwrap(), live_ms, &local, 10).unwrap();
-        (snap.claimable, snap.counts.waiting_for_executor)
+        (snap.claimable, snap.waiting_for_executor)
     };
     assert_eq!(depth(60_000, &[]), (0, 4), "no node has any executor: everything waits");
     assert_eq!(depth(60_000, &["x"]), (1, 3), "the caller's own executors count");
@@ -512,7 +512,7 @@ pub fn monitor_counts_claimable_and_waiting_tasks(make: Factory<'_>) {
     assert_eq!(depth(60_000, &["x"]), (2, 2), "a live node's executor counts");
     std::thread::sleep(Duration::from_millis(30));
     assert_eq!(depth(10, &["x"]), (1, 3), "a silent node's executors do not");
-    assert_eq!(b.counts().unwrap().waiting_for_executor, 1, "counts() knows only tasks with no executor");
+    assert_eq!(b.counts().unwrap().unresolved, 1, "counts() knows only tasks with no executor");
 
     let c = claim(&*b, "w").expect("the x task");
     assert_eq!(depth(60_000, &["x"]), (1, 2), "a leased task is neither claimable nor waiting");

@@ -250,10 +250,9 @@ pub struct Counts {
     pub leased_tasks: u64,
     pub done_tasks: u64,
     pub error_tasks: u64,
-    /// Todo tasks with no executor (none named, none bound). In a [`MonitorSnapshot`]: unleased
-    /// todo tasks no available executor can run, whether or not one is named (see
-    /// [`crate::Bulletin::monitor`]).
-    pub waiting_for_executor: u64,
+    /// Todo tasks with no executor at all (none named, none bound), whoever is alive. Which
+    /// tasks no live node can run is [`MonitorSnapshot::waiting_for_executor`].
+    pub unresolved: u64,
 }
 
 /// What a monitor round reads (spec §12, §20).
@@ -270,8 +269,11 @@ pub struct MonitorSnapshot {
     pub retries: Vec<StepRetries>,
     /// Todo tasks a worker could claim now: unleased, their executor available, back-off over
     /// and not banned from picking (`TASK_PICK` or stronger, globally, on the define or on the
-    /// job). Disjoint from `counts.waiting_for_executor`.
+    /// job). Disjoint from `waiting_for_executor`.
     pub claimable: u64,
+    /// Unleased todo tasks no available executor can run: none named, or one no live node
+    /// (nor the caller) has loaded (see [`crate::Bulletin::monitor`]).
+    pub waiting_for_executor: u64,
 }
 
 /// Retry counters of one step's todo tasks.

@@ -1318,7 +1318,7 @@ async fn d7_tasks_wait_visibly_for_a_missing_executor() {
     assert_eq!(g.executor.as_ref().map(|e| (e.name.as_str(), e.sha256.is_none())), Some(("ghost", true)));
     assert!(by_name(&tasks, "n").executor.is_none(), "no executor named, none bound");
     let counts = h.call(|b| b.counts()).await;
-    assert_eq!(counts.waiting_for_executor, 1, "the step with no executor at all");
+    assert_eq!(counts.unresolved, 1, "the step with no executor at all");
     assert_eq!(counts.todo_tasks, 2);
     not_started(&h, "d7", "t").await;
     assert_eq!(job_of(&h, "d7", "t").await.state, JobState::Undone);

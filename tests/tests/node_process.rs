@@ -85,6 +85,18 @@ fn writable(ws: &Workspace, ms: u64) -> bool {
     conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok()
 }
 
+/// A second node whose `scripted` is a fixed build (noop under that name), so which node's
+/// guest ran a task shows in its result.
+fn serve_fixed(ws: &Workspace, flags: &[&str]) -> Server {
+    let fixed = ws.path().join("executors-fixed");
+    std::fs::create_dir_all(&fixed).unwrap();
+    std::fs::copy(plugins_dir().join("noop.wasm"), fixed.join("scripted.wasm")).unwrap();
+    let dir = fixed.display().to_string();
+    let mut flags = flags.to_vec();
+    flags.extend(["--executor-dirs", dir.as_str()]);
+    ws.serve(&flags)
+}
+
 #[test]
 fn a_killed_node_is_resumed_from_its_last_checkpoint_by_another() {
     let ws = Workspace::new();
@@ -238,11 +250,6 @@ fn a_node_paused_past_its_lease_cannot_record_its_result() {
     let ws = Workspace::new();
     let fence = r#"{"jobName":"fence","steps":[{"stepName":"a","executor":"scripted"}]}"#;
     ws.define("fence", fence);
-    // The second node's `scripted` is a fixed build (noop under that name): it succeeds where
-    // the first node's fails, so whose result was recorded is visible.
-    let fixed = ws.path().join("executors-fixed");
-    std::fs::create_dir_all(&fixed).unwrap();
-    std::fs::copy(plugins_dir().join("noop.wasm"), fixed.join("scripted.wasm")).unwrap();
     let lease = ["--lease-ms", "1000", "--heartbeat-ms", "300"];
     let first = ws.serve(&lease);
     let b = ws.bulletin();
@@ -266,10 +273,8 @@ fn a_node_paused_past_its_lease_cannot_record_its_result() {
         assert!(tries < 20, "the first node keeps the database locked");
         std::thread::sleep(Duration::from_millis(30));
     }
-    let mut fixed_flags = lease.to_vec();
-    let fixed_dir = fixed.display().to_string();
-    fixed_flags.extend(["--executor-dirs", fixed_dir.as_str()]);
-    let second = ws.serve(&fixed_flags);
+    // It succeeds where the first node's guest fails: whose result was recorded is visible.
+    let second = serve_fixed(&ws, &lease);
     assert!(wait_job(&b, "fence", "t", JobState::Success, 30, &[&second]), "archived");
     let a = task(&b, "fence", "t", "a").unwrap();
     assert_eq!(a.state, TaskState::Success);
@@ -351,11 +356,6 @@ fn tc58_a_killed_node_s_normal_task_is_picked_by_another_counting_nothing() {
     let ws = Workspace::new();
     let crash = r#"{"jobName":"crash","steps":[{"stepName":"a","executor":"scripted","params":{"k":"v"}}]}"#;
     ws.define("crash", crash);
-    // The second node's `scripted` is noop under that name: it returns OK at once where the
-    // first node's blocks.
-    let fixed = ws.path().join("executors-fixed");
-    std::fs::create_dir_all(&fixed).unwrap();
-    std::fs::copy(plugins_dir().join("noop.wasm"), fixed.join("scripted.wasm")).unwrap();
     let lease = ["--lease-ms", "1500", "--heartbeat-ms", "300"];
     let mut first = ws.serve(&lease);
     let b = ws.bulletin();
@@ -367,10 +367,8 @@ fn tc58_a_killed_node_s_normal_task_is_picked_by_another_counting_nothing() {
     assert!(adoption.to_string().contains(&first.node_id()), "held by the first node: {adoption}");
     first.kill();
 
-    let mut flags = lease.to_vec();
-    let dir = fixed.display().to_string();
-    flags.extend(["--executor-dirs", dir.as_str()]);
-    let second = ws.serve(&flags);
+    // It returns OK at once where the first node's guest blocks.
+    let second = serve_fixed(&ws, &lease);
     assert!(wait_job(&b, "crash", "t", JobState::Success, 30, &[&second]), "archived");
     let a = task(&b, "crash", "t", "a").unwrap();
     assert_eq!(a.state, TaskState::Success);

@@ -270,11 +270,7 @@ impl SqliteBulletin {
             }
             let body = job_body(&job)?;
             let committed = self.write(|tx, ns, now| {
-                let current: Option<i64> = tx
-                    .prepare_cached("SELECT version FROM jobs WHERE ns = ?1 AND job_name = ?2 AND trig = ?3")?
-                    .query_row(params![ns, key.job_name, key.trigger], |r| r.get(0))
-                    .optional()?;
-                if current != Some(version) {
+                if rows::job_version(tx, ns, key)? != Some(version) {
                     return Ok(false);
                 }
                 mark_folded(tx, ns, &finished)?;

@@ -234,9 +234,9 @@ mod tests {
 
     #[test]
     fn an_unchanged_job_is_advanced_from_memory_and_a_changed_one_is_read_again() {
-        use crate::{Bulletin, ClaimRequest, Finish, JobKey, RunStats};
+        use crate::{Bulletin, JobKey};
         use std::sync::atomic::Ordering;
-        use tascreed_domain::{JobDefine, JobRequest, JobState, Params, TaskState, build_job};
+        use tascreed_domain::{JobDefine, JobRequest, JobState, TaskState, build_job};
         let dir = tempfile::tempdir().unwrap();
         let b = SqliteBulletin::open(&SqliteOptions::new(dir.path().join("b.db"))).unwrap();
         let define = JobDefine::parse(
@@ -251,25 +251,8 @@ mod tests {
         assert_eq!(b.advance(&key, &[], 100).unwrap().created, 3);
         let hits = || b.kept_hits.load(Ordering::Relaxed);
         let run = |b: &SqliteBulletin| {
-            let request = ClaimRequest {
-                node: "n".into(),
-                worker: "w".into(),
-                executors: vec!["x".into()],
-                lease_ms: 60_000,
-                max_overall: 10,
-            };
-            let c = b.claim(&request).unwrap().expect("a shard to claim");
-            let finish = Finish {
-                state: TaskState::Success,
-                reason: None,
-                updated_params: Params::new(),
-                updated_configs: vec![],
-                picked_times: 0,
-                tried_times: 0,
-                run: RunStats::default(),
-                checkpoint: None,
-            };
-            assert!(b.finish(&c.lease, &finish).unwrap());
+            let c = crate::conformance::claim(b, "w").expect("a shard to claim");
+            assert!(b.finish(&c.lease, &crate::conformance::finish(TaskState::Success)).unwrap());
         };
         run(&b);
         assert_eq!(b.advance(&key, &[], 100).unwrap().folded, 1);

@@ -106,7 +106,7 @@ impl SqliteBulletin {
                 }
             }
             snap.claimable = claimable;
-            snap.counts.waiting_for_executor = waiting;
+            snap.waiting_for_executor = waiting;
             Ok(snap)
         })
     }

@@ -80,11 +80,7 @@ pub(crate) fn load_alive_job_unless(
     let Some((version, job)) = kept else {
         return read(conn);
     };
-    let current: Option<i64> = conn
-        .prepare_cached("SELECT version FROM jobs WHERE ns = ?1 AND job_name = ?2 AND trig = ?3")?
-        .query_row(params![ns, key.job_name, key.trigger], |r| r.get(0))
-        .optional()?;
-    match current {
+    match job_version(conn, ns, key)? {
         Some(v) if v == version => {
             // What the tests run: the kept job must be exactly what its body says.
             #[cfg(debug_assertions)]
@@ -96,6 +92,14 @@ pub(crate) fn load_alive_job_unless(
         Some(_) => read(conn),
         None => Ok(None),
     }
+}
+
+/// An alive job's version (bumped by every write of it), `None` if it is not alive.
+pub(crate) fn job_version(conn: &Connection, ns: &str, key: &JobKey) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT version FROM jobs WHERE ns = ?1 AND job_name = ?2 AND trig = ?3")?
+        .query_row(params![ns, key.job_name, key.trigger], |r| r.get(0))
+        .optional()?)
 }
 
 pub(crate) fn load_archived_job(conn: &Connection, ns: &str, key: &JobKey) -> Result<Option<Job>> {

@@ -345,7 +345,7 @@ impl SqliteBulletin {
                 "SELECT COUNT(*) FROM tasks t WHERE t.ns = ?1 AND t.state = 'ERROR' AND EXISTS (SELECT 1 FROM jobs j \
                  WHERE j.ns = t.ns AND j.job_name = t.job_name AND j.trig = t.trig)",
             )?;
-            counts.waiting_for_executor =
+            counts.unresolved =
                 one("SELECT COUNT(*) FROM tasks WHERE ns = ?1 AND executor IS NULL AND state = 'UNDONE'")?;
             Ok(counts)
         })

@@ -130,8 +130,7 @@ fn record(key: &JobKey, out: &tascreed_bulletin::Advanced) {
 
 /// Bindings of live nodes' executors plus this node's own (which may not be advertised yet).
 fn bindings(shared: &Shared) -> Vec<tascreed_domain::Binding> {
-    let live_ms = (shared.config.heartbeat_ms as i64).saturating_mul(3).max(shared.config.lease_ms);
-    let mut all = shared.bulletin.live_bindings(live_ms).unwrap_or_default();
+    let mut all = shared.bulletin.live_bindings(shared.config.live_ms()).unwrap_or_default();
     for b in sources::local_bindings(&*shared.executors) {
         if !all.contains(&b) {
             all.push(b);

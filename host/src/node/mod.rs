@@ -78,6 +78,15 @@ impl Default for NodeConfig {
     }
 }
 
+impl NodeConfig {
+    /// How recently a node must have been seen for its executors to count as available: three
+    /// heartbeats, and at least a lease. The advancer (bindings) and the monitor (which tasks
+    /// wait for an executor) must agree on it.
+    pub(crate) fn live_ms(&self) -> i64 {
+        i64::try_from(self.heartbeat_ms).unwrap_or(i64::MAX).saturating_mul(3).max(self.lease_ms)
+    }
+}
+
 /// `<hostname>-<pid>`: distinct for every process, readable in adoption listings.
 pub fn default_node_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -113,6 +122,14 @@ pub struct Submission {
     pub job: Job,
     pub created: bool,
     pub archived: bool,
+}
+
+impl Shared {
+    /// The executors this node runs tasks with: the loaded ones, or none on an API-only node
+    /// (no workers), which would claim nothing whatever it has loaded.
+    pub(crate) fn runnable(&self) -> Vec<(String, tascreed_runtime::Executor)> {
+        if self.config.workers == 0 { Vec::new() } else { self.executors.loaded() }
+    }
 }
 
 pub(crate) struct Shared {

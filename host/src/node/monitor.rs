@@ -29,16 +29,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         if shared.stopping.is_set() {
             return;
         }
-        // Executors are available as the advancer sees them: advertised by a node seen within
-        // three heartbeats (at least a lease), or loaded here.
-        let live_ms =
-            i64::try_from(shared.config.heartbeat_ms).unwrap_or(i64::MAX).saturating_mul(3).max(shared.config.lease_ms);
-        // An API-only node (no workers) runs nothing, whatever it has loaded.
-        let local: Vec<String> = if shared.config.workers == 0 {
-            Vec::new()
-        } else {
-            shared.executors.loaded().into_iter().map(|(name, _)| name).collect()
-        };
+        // Executors are available as the advancer sees them: advertised by a live node, or run here.
+        let live_ms = shared.config.live_ms();
+        let local: Vec<String> = shared.runnable().into_iter().map(|(name, _)| name).collect();
         let read = move |b: &dyn tascreed_bulletin::Bulletin| {
             b.now_ms().and_then(|now| b.monitor(now, live_ms, &local, SLOW_TASK_LOG_LIMIT))
         };
@@ -68,7 +61,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     set_gauge("alive_tasks_gauge", vec![("state", state.into())], n as f64);
                 }
                 set_gauge("tascreed_queue_depth", vec![], snap.claimable as f64);
-                set_gauge("tascreed_tasks_waiting_for_executor", vec![], c.waiting_for_executor as f64);
+                set_gauge("tascreed_tasks_waiting_for_executor", vec![], snap.waiting_for_executor as f64);
                 let (mut picked_tasks, mut tried_tasks, mut picked_max, mut tried_max) = (0, 0, 0, 0);
                 let steps: HashSet<String> =
                     snap.retries.iter().map(|r| format!("{}.{}", r.job_name, r.step_name)).collect();

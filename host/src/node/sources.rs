@@ -20,10 +20,9 @@ pub trait ExecutorSource: Send + Sync + 'static {
     fn loaded(&self) -> Vec<(String, Executor)>;
 }
 
-/// The executors of a source as other nodes see them.
-pub(crate) fn advertised(source: &dyn ExecutorSource) -> Vec<NodeExecutor> {
-    source
-        .loaded()
+/// Executors as other nodes see them.
+pub(crate) fn advertised(executors: Vec<(String, Executor)>) -> Vec<NodeExecutor> {
+    executors
         .into_iter()
         .map(|(name, e)| NodeExecutor { name, sha256: e.sha256().to_string(), bindings: e.manifest().bindings.clone() })
         .collect()
@@ -31,7 +30,7 @@ pub(crate) fn advertised(source: &dyn ExecutorSource) -> Vec<NodeExecutor> {
 
 /// Bindings of this node's own executors.
 pub(crate) fn local_bindings(source: &dyn ExecutorSource) -> Vec<Binding> {
-    advertised(source)
+    advertised(source.loaded())
         .into_iter()
         .flat_map(|e| {
             let name = e.name;

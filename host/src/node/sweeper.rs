@@ -16,9 +16,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         }
         if last_heartbeat.is_none_or(|t| t.elapsed() >= heartbeat) {
             let node = shared.config.node_id.clone();
-            // An API-only node (no workers) advertises nothing: it would claim none of it.
-            let executors =
-                if shared.config.workers == 0 { Vec::new() } else { sources::advertised(&*shared.executors) };
+            let executors = sources::advertised(shared.runnable());
             let bindings = sources::local_bindings(&*shared.executors);
             let result = db(&shared.bulletin, move |b| {
                 b.heartbeat_node(&node, &executors)?;
